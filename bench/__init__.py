@@ -1,0 +1,1 @@
+"""rnnsuite's benchmark: matrices of cells, measurement, results, reports, gate."""

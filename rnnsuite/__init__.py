@@ -1,0 +1,39 @@
+"""rnnsuite: recurrent architectures from scratch and built-in, proven equal.
+
+model = rnnsuite.build("lstm", "scratch", input_size=32, hidden_size=64)
+out, (h, c) = model(x)              # x: (T, B, I), (B, T, I) or a PackedSequence
+"""
+
+from .heads import Acceptor, Transducer, last_step
+from .packing import pack_padded, unpack
+from .registry import (
+    ARCHITECTURES,
+    IMPLEMENTATIONS,
+    REGISTRY,
+    Architecture,
+    architecture,
+    build,
+    implementations_of,
+)
+from .stateful import REMEMBER_MODES, Stateful
+from .weights import canonical_parameters, copy_weights
+
+__all__ = [
+    "ARCHITECTURES",
+    "IMPLEMENTATIONS",
+    "REGISTRY",
+    "REMEMBER_MODES",
+    "Acceptor",
+    "Architecture",
+    "Stateful",
+    "Transducer",
+    "architecture",
+    "build",
+    "canonical_parameters",
+    "copy_weights",
+    "implementations_of",
+    "last_step",
+    "pack_padded",
+    "unpack",
+]
+__version__ = "0.1.0"

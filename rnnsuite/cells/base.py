@@ -1,0 +1,79 @@
+"""The shape every scratch cell has, so one layer machinery can unroll them all.
+
+A cell holds the parameters of one layer in one direction, laid out exactly
+as torch's built-ins lay them out (``weight_ih`` is ``(gates*H, I)``, gate
+rows in torch's order), so weights copy across by name. The layer asks it for
+two things: ``project`` — the input projection of every time step in one
+matrix multiply — and ``step_fn`` — a closure that advances the state by one
+step given that step's projected input. Binding the weights once per sequence
+into the closure keeps Python work out of the time loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+State = tuple[Tensor, ...]
+StepFn = Callable[[Tensor, State], State]
+
+
+class Cell(nn.Module):
+    """Base for one recurrent layer-direction: parameters, projection and step."""
+
+    gates: ClassVar[int] = 1
+    state_size: ClassVar[int] = 1  # 1: state is (h,); 2: state is (h, c)
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        rows = self.gates * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(rows))
+            self.bias_hh = nn.Parameter(torch.empty(rows))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """torch's default for its RNNs: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
+        bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def folded_bias(self) -> Tensor | None:
+        """b_ih + b_hh, for cells whose maths lets both biases enter the projection."""
+        if self.bias_ih is None:
+            return None
+        return self.bias_ih + self.bias_hh
+
+    def project(self, x: Tensor) -> Tensor:
+        """Input projection for all steps at once: (..., I) -> (..., gates*H)."""
+        return F.linear(x, self.weight_ih, self.folded_bias())
+
+    def step_fn(self) -> StepFn:
+        """A closure (projected x_t, state) -> new state; output is new state[0]."""
+        raise NotImplementedError
+
+    def initial_state(self, batch: int, like: Tensor) -> State:
+        zeros = like.new_zeros(batch, self.hidden_size)
+        return tuple(zeros for _ in range(self.state_size))
+
+    def forward(self, x: Tensor, state: State | None = None) -> State:
+        """One step on un-projected input x (B, I), like nn.LSTMCell; returns the state."""
+        if state is None:
+            state = self.initial_state(x.shape[0], x)
+        return self.step_fn()(self.project(x), state)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"

@@ -1,0 +1,43 @@
+"""LSTM with peephole connections, as Element-Research's Lua ``nn.LSTM``.
+
+The input and forget gates look at the previous cell c, the output gate at the
+new cell c' (Gers & Schmidhuber 2000); peephole weights are diagonal (one per
+unit, Lua's ``nn.CMul``):
+    i = σ(x_i + h_i + w_ci ⊙ c)      f = σ(x_f + h_f + w_cf ⊙ c)
+    c' = f ⊙ c + i ⊙ tanh(x_g + h_g)  o = σ(x_o + h_o + w_co ⊙ c')   h' = o ⊙ tanh(c')
+torch has no built-in equivalent, so this architecture is scratch-only.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import Cell, State, StepFn
+
+
+class PeepholeLSTMCell(Cell):
+    gates = 4
+    state_size = 2
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__(input_size, hidden_size, bias)
+        self.weight_ci = nn.Parameter(torch.empty(hidden_size))
+        self.weight_cf = nn.Parameter(torch.empty(hidden_size))
+        self.weight_co = nn.Parameter(torch.empty(hidden_size))
+        self.reset_parameters()  # again, now that the peephole weights exist
+
+    def step_fn(self) -> StepFn:
+        w_hh_t = self.weight_hh.t()
+        w_ci, w_cf, w_co = self.weight_ci, self.weight_cf, self.weight_co
+
+        def step(xp: torch.Tensor, state: State) -> State:
+            h, c = state
+            i, f, g, o = torch.addmm(xp, h, w_hh_t).chunk(4, 1)
+            i = torch.sigmoid(i + w_ci * c)
+            f = torch.sigmoid(f + w_cf * c)
+            c = f * c + i * torch.tanh(g)
+            h = torch.sigmoid(o + w_co * c) * torch.tanh(c)
+            return h, c
+
+        return step
