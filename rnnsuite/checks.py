@@ -84,7 +84,7 @@ def check_state(
                 f"got {type(state).__name__}"
             )
         parts = tuple(state)
-    for name, s in zip(names, parts):
+    for name, s in zip(names, parts, strict=True):
         if tuple(s.shape) != expected:
             raise ValueError(
                 f"state {name} has shape {tuple(s.shape)}, expected {expected} = "

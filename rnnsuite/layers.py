@@ -69,7 +69,9 @@ class ReversedLayer(Layer):
         for xp in reversed(steps):
             b, have = xp.shape[0], state[0].shape[0]
             if b > have:
-                state = tuple(torch.cat([s, s0[have:b]]) for s, s0 in zip(state, initial))
+                state = tuple(
+                    torch.cat([s, s0[have:b]]) for s, s0 in zip(state, initial, strict=True)
+                )
             state = step(xp, state)
             outs.append(state[0])
         outs.reverse()
