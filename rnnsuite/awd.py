@@ -12,8 +12,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from .regularizers import LockedDropout, WeightDrop
 from .registry import build
+from .regularizers import LockedDropout, WeightDrop
 
 LayerState = Tensor | tuple[Tensor, Tensor]
 

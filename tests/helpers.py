@@ -45,4 +45,10 @@ def run_and_backprop(model: nn.Module, x: Tensor, lengths, state, batch_first: b
     loss.backward()
     grads = {k: p.grad.clone() for k, p in rnnsuite.canonical_parameters(model).items()}
     state_grads = tuple(s.grad.clone() for s in as_tuple(state)) if state is not None else ()
-    return out_t.detach(), tuple(s.detach() for s in as_tuple(final)), grads, x.grad.clone(), state_grads
+    return (
+        out_t.detach(),
+        tuple(s.detach() for s in as_tuple(final)),
+        grads,
+        x.grad.clone(),
+        state_grads,
+    )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import as_tuple
 
 import rnnsuite
-from helpers import as_tuple
 
 T, B, I, H = 7, 5, 3, 4
 LENGTHS = [3, 7, 1, 5, 7]
@@ -49,9 +49,7 @@ def test_packed_equals_each_sequence_alone(arch, bidir):
     unpacked, _ = rnnsuite.unpack(packed_out, total_length=T)
     for b, n in enumerate(LENGTHS):
         alone_state = tuple(s[:, b : b + 1] for s in state)
-        out_b, state_b = model(
-            x[:n, b : b + 1], alone_state[0] if len(state) == 1 else alone_state
-        )
+        out_b, state_b = model(x[:n, b : b + 1], alone_state[0] if len(state) == 1 else alone_state)
         torch.testing.assert_close(unpacked[:n, b], out_b[:, 0], rtol=0, atol=1e-12)
         for got, want in zip(as_tuple(packed_state), as_tuple(state_b), strict=True):
             torch.testing.assert_close(got[:, b], want[:, 0], rtol=0, atol=1e-12)

@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 import torch
+from helpers import initial_state, make_input, run_and_backprop
 
 import rnnsuite
-from helpers import initial_state, make_input, run_and_backprop
 
 WITH_BUILTIN = [a for a in rnnsuite.ARCHITECTURES if "builtin" in rnnsuite.implementations_of(a)]
 T, B, I, H = 6, 4, 3, 5
@@ -37,8 +37,12 @@ def _ids(case: tuple) -> str:
 def _check_pair(arch, layers, bidir, batch_first, packed, init, dtype, tol, **opts):
     torch.manual_seed(0)
     kw = dict(
-        input_size=I, hidden_size=H, num_layers=layers, bidirectional=bidir,
-        batch_first=batch_first, **opts,
+        input_size=I,
+        hidden_size=H,
+        num_layers=layers,
+        bidirectional=bidir,
+        batch_first=batch_first,
+        **opts,
     )
     builtin = rnnsuite.build(arch, "builtin", **kw).to(dtype)
     scratch = rnnsuite.build(arch, "scratch", **kw).to(dtype)
@@ -68,9 +72,7 @@ def test_scratch_equals_builtin_float64(case):
     _check_pair(*case, dtype=torch.float64, tol=1e-10)
 
 
-@pytest.mark.parametrize(
-    "case", [c for c in GRID if c[1] in (1, 2) and c[5]], ids=_ids
-)
+@pytest.mark.parametrize("case", [c for c in GRID if c[1] in (1, 2) and c[5]], ids=_ids)
 def test_scratch_equals_builtin_float32(case):
     _check_pair(*case, dtype=torch.float32, tol=1e-5)
 
@@ -95,7 +97,9 @@ def test_unbatched_input_equals_builtin(arch):
     x = torch.randn(T, I, dtype=torch.float64)
     (o1, s1), (o2, s2) = scratch(x), builtin(x)
     torch.testing.assert_close(o1, o2, rtol=1e-10, atol=1e-10)
-    for a, b in zip(s1 if isinstance(s1, tuple) else (s1,), s2 if isinstance(s2, tuple) else (s2,), strict=True):
+    for a, b in zip(
+        s1 if isinstance(s1, tuple) else (s1,), s2 if isinstance(s2, tuple) else (s2,), strict=True
+    ):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 

@@ -109,7 +109,7 @@ def test_cho_gru_differs_from_torch_gru_with_same_weights():
             getattr(torch_gru, name + "_l0").copy_(getattr(cell, name))
     x = torch.randn(T, B, I, dtype=torch.float64)
     assert (cho(x)[0] - torch_gru(x)[0]).abs().max() > 1e-3
-    with pytest.raises(ValueError, match="'gru_cho'.*'gru'"):
+    with pytest.raises(ValueError, match=r"'gru_cho'.*'gru'"):
         rnnsuite.copy_weights(cho, rnnsuite.build("gru", "builtin", input_size=I, hidden_size=H))
 
 

@@ -44,8 +44,9 @@ def test_locked_dropout_packed_masks_per_sequence():
     packed = rnnsuite.pack_padded(x, lengths)
     y = LockedDropout(0.5)(packed)
     ratio, _ = rnnsuite.unpack(
-        type(packed)(y.data / packed.data, packed.batch_sizes, packed.sorted_indices,
-                     packed.unsorted_indices)
+        type(packed)(
+            y.data / packed.data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+        )
     )
     for b, n in enumerate(lengths):
         assert torch.equal(ratio[:n, b], ratio[:1, b].expand(n, F))
@@ -80,7 +81,7 @@ def test_tie_weights_shares_and_checks_shape():
     emb, dec = nn.Embedding(10, 4), nn.Linear(4, 10)
     tie_weights(dec, emb)
     assert dec.weight is emb.weight
-    with pytest.raises(ValueError, match="cannot tie"):
+    with pytest.raises(ValueError, match=r"cannot tie"):
         tie_weights(nn.Linear(5, 10), emb)
 
 
@@ -132,7 +133,7 @@ def test_weight_drop_state_dict_round_trip():
 
 def test_weight_drop_unknown_weight_names_the_available_ones():
     rnn = rnnsuite.build("lstm", input_size=3, hidden_size=5)
-    with pytest.raises(ValueError, match="available: weight_ih_l0"):
+    with pytest.raises(ValueError, match=r"available: weight_ih_l0"):
         WeightDrop(rnn, 0.5, weights=["weight_hh_l3"])
 
 
@@ -146,8 +147,17 @@ def test_awd_stack_eval_equals_plain_stack_and_train_differs(impl):
     from rnnsuite.awd import AWDStack
 
     torch.manual_seed(0)
-    awd = AWDStack("lstm", impl, input_size=3, hidden_size=5, num_layers=2, dropouti=0.3,
-                   dropouth=0.3, dropouto=0.3, wdrop=0.5).double()
+    awd = AWDStack(
+        "lstm",
+        impl,
+        input_size=3,
+        hidden_size=5,
+        num_layers=2,
+        dropouti=0.3,
+        dropouth=0.3,
+        dropouto=0.3,
+        wdrop=0.5,
+    ).double()
     plain = rnnsuite.build("lstm", "builtin", input_size=3, hidden_size=5, num_layers=2).double()
     with torch.no_grad():
         for k, layer in enumerate(awd.layers):

@@ -81,12 +81,12 @@ def test_switching_train_eval_forgets(seq, song):
 
 def test_batch_change_with_carried_state_names_the_fix(seq, song):
     seq(song)
-    with pytest.raises(ValueError, match="forget"):
+    with pytest.raises(ValueError, match=r"forget"):
         seq(song[:, :2])
 
 
 def test_bad_remember_mode():
-    with pytest.raises(ValueError, match="both, train, eval, neither"):
+    with pytest.raises(ValueError, match=r"both, train, eval, neither"):
         Stateful(rnnsuite.build("rnn", input_size=2, hidden_size=2), remember="always")
 
 
