@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import as_tuple
 
 import rnnsuite
+from helpers import as_tuple
 
 T, B, I, H = 7, 5, 3, 4
 LENGTHS = [3, 7, 1, 5, 7]

@@ -1,0 +1,1 @@
+"""Training pieces shared by the recipes: schedules, optimisers, metrics, loops."""
