@@ -1,0 +1,68 @@
+"""Every recipe runs a few steps on a tiny slice, deterministically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rnnsuite.recipes import RECIPES, load_recipes, run_recipe
+
+TINY = {"epochs": 1, "max_batches": 2, "num_train": 128, "num_val": 32}
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+NEEDS = {
+    "ag_news": "ag_news/test.csv",
+    "time_machine": "time_machine/timemachine.txt",
+    "translation": "fra_eng/fra.txt",
+}
+
+
+def _data_root() -> Path | None:
+    env = os.environ.get("RNNSUITE_DATA")
+    return Path(env) if env else (SHARED if SHARED.is_dir() else None)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNSUITE_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_recipe_is_deterministic_on_a_tiny_slice(name):
+    task = RECIPES[name]["task"]
+    root = _data_root()
+    if task in NEEDS and (root is None or not (root / NEEDS[task]).exists()):
+        pytest.skip(f"{NEEDS[task]} not found (set RNNSUITE_DATA)")
+    a = run_recipe(name, seed=3, limits=TINY, root=root)
+    b = run_recipe(name, seed=3, limits=TINY, root=root)
+    assert a["metrics"] == b["metrics"]
+    assert a.get("curves") == b.get("curves")
+    c = run_recipe(name, seed=4, limits=TINY, root=root)
+    if task not in ("remember",):
+        assert a["metrics"] != c["metrics"], "the seed must matter"
+
+
+def test_ag_news_partial_data_is_never_silent():
+    root = _data_root()
+    if root is None or (root / "ag_news/train.csv").exists() or not (root / "ag_news").is_dir():
+        pytest.skip("needs the partial AG News train file only")
+    r = run_recipe("agnews_rnn", limits=TINY, root=root)
+    assert r["partial_data"] and any("partial: 10,429 of 120,000" in n for n in r["notes"])
+
+
+def test_remember_recipe_measures_the_tutorials_behaviour():
+    r = run_recipe("er_remember")
+    assert r["metrics"]["all_hold"] is True
+
+
+def test_bad_recipe_file_and_name(tmp_path):
+    bad = tmp_path / "r.toml"
+    bad.write_text('[x]\ndocument = "d"\ntask = "nope"\nmodel = {}\ntrain = {}\n')
+    with pytest.raises(ValueError, match=r"\[x\] has task 'nope'"):
+        load_recipes(bad)
+    bad.write_text('[y]\ntask = "remember"\n')
+    with pytest.raises(ValueError, match=r"\[y\] lacks document, model, train"):
+        load_recipes(bad)
+    with pytest.raises(ValueError, match="unknown recipe"):
+        run_recipe("hn_lmmodel99")
