@@ -66,3 +66,25 @@ def test_bad_recipe_file_and_name(tmp_path):
         load_recipes(bad)
     with pytest.raises(ValueError, match="unknown recipe"):
         run_recipe("hn_lmmodel99")
+
+
+def test_verdicts_are_computed_from_values():
+    from rnnsuite.recipes.verdicts import judge, load_references
+
+    ref = {"reference": 0.758, "better": "higher", "tolerance": 0.02}
+    assert judge("acc", [0.80, 0.76, 0.75], ref).verdict == "reproduced"
+    assert judge("acc", [0.60, 0.62, 0.76], ref).verdict == "within spread"
+    assert judge("acc", [0.60, 0.61], ref).verdict == "not reproduced"
+    low = {"reference": 1.368, "better": "lower", "tolerance": 0.1}
+    assert judge("loss", [1.2], low).verdict == "reproduced"
+    assert judge("loss", [1.6], low).verdict == "not reproduced"
+    full = {**ref, "needs": "full_train"}
+    assert judge("acc", [0.5], full, partial_data=True).verdict == "needs the full train.csv"
+    assert judge("acc", [0.8], full, partial_data=False).verdict == "reproduced"
+    j = judge("ok", [True, True, False], {"reference": True, "better": "match", "tolerance": 0})
+    assert j.verdict == "within spread" and j.ours() == "2/3 seeds true"
+    refs = load_references()
+    assert refs["hn_lmmodel7"]["metrics"]["accuracy"]["reference"] == 0.869385
+    assert len(refs["agnews_lstm"]["curve"]["points"]) == 37
+    assert refs["hn_lmmodel5"]["table"]["rows"][12][3] == 0.498535
+    assert set(refs) <= set(RECIPES)
