@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .cells import Cell, State
+from .cells import Cell, State, StepFn
 
 
 def _steps(xp: Tensor, batch_sizes: list[int] | None) -> tuple[Tensor, ...]:
@@ -27,6 +27,39 @@ def _join(outs: list[Tensor], batch_sizes: list[int] | None) -> Tensor:
     return torch.stack(outs) if batch_sizes is None else torch.cat(outs)
 
 
+class RecurrentWeightGrad(torch.autograd.Function):
+    """Identity on the projected input xp that also owns W_hh's gradient.
+
+    When gates_t = xp_t + h_{t-1} W_hhᵀ, the gradient reaching xp_t is the gates'
+    gradient, so dW_hh = Σ_t dxp_tᵀ h_{t-1}: one large matrix multiply after the
+    loop instead of T small ones (each with its own accumulation) inside autograd.
+    The loop runs on a detached W_hh and appends every h_{t-1} to `prev`, in the
+    row order of xp; `prev` is complete by the time backward reads it.
+    """
+
+    @staticmethod
+    def forward(ctx, xp: Tensor, weight_hh: Tensor, prev: list[Tensor]) -> Tensor:
+        ctx.prev = prev
+        return xp.view_as(xp)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_xp: Tensor):
+        h_prev = torch.cat(ctx.prev).reshape(-1, ctx.prev[0].shape[-1])
+        grad_w = grad_xp.reshape(-1, grad_xp.shape[-1]).t().mm(h_prev)
+        return grad_xp, grad_w, None
+
+
+def _prepare(cell: Cell, x: Tensor) -> tuple[Tensor, StepFn, list[Tensor] | None]:
+    """Project the input and bind the step; take over W_hh's gradient where the maths allows."""
+    xp = cell.project(x)
+    weight = cell.recurrent_weight()
+    if cell.hidden_adds_to_projection and torch.is_grad_enabled() and weight.requires_grad:
+        prev: list[Tensor] = []
+        return RecurrentWeightGrad.apply(xp, weight, prev), cell.step_fn(weight.detach()), prev
+    return xp, cell.step_fn(weight), None
+
+
 class Layer(nn.Module):
     """One cell unrolled forward in time."""
 
@@ -37,14 +70,16 @@ class Layer(nn.Module):
     def forward(
         self, x: Tensor, batch_sizes: list[int] | None, state: State
     ) -> tuple[Tensor, State]:
-        step = self.cell.step_fn()
+        xp_all, step, prev = _prepare(self.cell, x)
         outs: list[Tensor] = []
         finished: list[State] = []  # states of sequences that ended, in order of ending
-        for xp in _steps(self.cell.project(x), batch_sizes):
+        for xp in _steps(xp_all, batch_sizes):
             b = xp.shape[0]
             if b < state[0].shape[0]:
                 finished.append(tuple(s[b:] for s in state))
                 state = tuple(s[:b] for s in state)
+            if prev is not None:
+                prev.append(state[0])
             state = step(xp, state)
             outs.append(state[0])
         if finished:  # rows are sorted longest first: later-ending rows come first
@@ -61,8 +96,8 @@ class ReversedLayer(Layer):
     def forward(
         self, x: Tensor, batch_sizes: list[int] | None, state: State
     ) -> tuple[Tensor, State]:
-        step = self.cell.step_fn()
-        steps = _steps(self.cell.project(x), batch_sizes)
+        xp_all, step, prev = _prepare(self.cell, x)
+        steps = _steps(xp_all, batch_sizes)
         initial = state
         state = tuple(s[: steps[-1].shape[0]] for s in initial)
         outs: list[Tensor] = []
@@ -72,9 +107,13 @@ class ReversedLayer(Layer):
                 state = tuple(
                     torch.cat([s, s0[have:b]]) for s, s0 in zip(state, initial, strict=True)
                 )
+            if prev is not None:
+                prev.append(state[0])
             state = step(xp, state)
             outs.append(state[0])
         outs.reverse()
+        if prev is not None:
+            prev.reverse()  # into xp's row order (forward time)
         return _join(outs, batch_sizes), state
 
 

@@ -61,8 +61,8 @@ def test_packed_skips_finished_sequences_rather_than_masking():
     seen: list[int] = []
     step = model.layers[0].cell.step_fn
 
-    def spy():
-        inner = step()
+    def spy(*args):
+        inner = step(*args)
 
         def wrapped(xp, state):
             seen.append(xp.shape[0])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rnnsuite
-from helpers import initial_state, make_input, run_and_backprop
+from helpers import as_tuple, initial_state, make_input, run_and_backprop
 
 WITH_BUILTIN = [a for a in rnnsuite.ARCHITECTURES if "builtin" in rnnsuite.implementations_of(a)]
 T, B, I, H = 6, 4, 3, 5
@@ -129,3 +129,22 @@ def test_dropout_between_layers_only_in_training(arch):
     torch.manual_seed(2)
     b = scratch(x)[0]
     assert not torch.allclose(a, b), "dropout between layers had no effect in training"
+
+
+@pytest.mark.parametrize("arch", WITH_BUILTIN)
+@pytest.mark.parametrize("packed", [False, True])
+def test_inference_path_equals_builtin(arch, packed):
+    """Without autograd the cells may take in-place shortcuts; results must not change."""
+    torch.manual_seed(0)
+    kw = dict(input_size=I, hidden_size=H, num_layers=2, bidirectional=True)
+    builtin = rnnsuite.build(arch, "builtin", **kw).double()
+    scratch = rnnsuite.copy_weights(builtin, rnnsuite.build(arch, "scratch", **kw).double())
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    inp = rnnsuite.pack_padded(x, LENGTHS) if packed else x
+    with torch.no_grad():
+        (o1, s1), (o2, s2) = scratch(inp), builtin(inp)
+    if packed:
+        o1, o2 = o1.data, o2.data
+    torch.testing.assert_close(o1, o2, rtol=1e-10, atol=1e-10)
+    for a, b in zip(as_tuple(s1), as_tuple(s2), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

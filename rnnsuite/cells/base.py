@@ -28,6 +28,10 @@ class Cell(nn.Module):
 
     gates: ClassVar[int] = 1
     state_size: ClassVar[int] = 1  # 1: state is (h,); 2: state is (h, c)
+    #: True when a step computes its gates as x_t + h @ recurrent_weight().T. The layer can
+    #: then leave W_hh out of the per-step graph and form its gradient in one matrix
+    #: multiply over all steps (layers.RecurrentWeightGrad) instead of one per step.
+    hidden_adds_to_projection: ClassVar[bool] = False
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
@@ -61,8 +65,15 @@ class Cell(nn.Module):
         """Input projection for all steps at once: (..., I) -> (..., gates*H)."""
         return F.linear(x, self.weight_ih, self.folded_bias())
 
-    def step_fn(self) -> StepFn:
-        """A closure (projected x_t, state) -> new state; output is new state[0]."""
+    def recurrent_weight(self) -> Tensor:
+        """W_hh with rows in the order the step reads them (torch's, unless a cell says)."""
+        return self.weight_hh
+
+    def step_fn(self, weight_hh: Tensor | None = None) -> StepFn:
+        """A closure (projected x_t, state) -> new state; output is new state[0].
+
+        `weight_hh` replaces recurrent_weight() (the layer passes a detached one when it
+        takes over W_hh's gradient)."""
         raise NotImplementedError
 
     def initial_state(self, batch: int, like: Tensor) -> State:

@@ -20,8 +20,8 @@ class GRUCell(Cell):
     def project(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.linear(x, self.weight_ih, self.bias_ih)
 
-    def step_fn(self) -> StepFn:
-        w_hh_t = self.weight_hh.t()
+    def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:
+        w_hh_t = (self.weight_hh if weight_hh is None else weight_hh).t()
         b_hh = self.bias_hh
 
         def step(xp: torch.Tensor, state: State) -> State:

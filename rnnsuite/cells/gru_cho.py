@@ -18,10 +18,10 @@ class ChoGRUCell(Cell):
     gates = 3
     state_size = 1
 
-    def step_fn(self) -> StepFn:
+    def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:
         H = self.hidden_size
-        w_rz_t = self.weight_hh[: 2 * H].t()
-        w_n_t = self.weight_hh[2 * H :].t()
+        w_hh = self.weight_hh if weight_hh is None else weight_hh
+        w_rz_t, w_n_t = w_hh[: 2 * H].t(), w_hh[2 * H :].t()
 
         def step(xp: torch.Tensor, state: State) -> State:
             h = state[0]

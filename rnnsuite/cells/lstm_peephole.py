@@ -19,6 +19,7 @@ from .base import Cell, State, StepFn
 class PeepholeLSTMCell(Cell):
     gates = 4
     state_size = 2
+    hidden_adds_to_projection = True
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__(input_size, hidden_size, bias)
@@ -27,8 +28,8 @@ class PeepholeLSTMCell(Cell):
         self.weight_co = nn.Parameter(torch.empty(hidden_size))
         self.reset_parameters()  # again, now that the peephole weights exist
 
-    def step_fn(self) -> StepFn:
-        w_hh_t = self.weight_hh.t()
+    def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:
+        w_hh_t = (self.recurrent_weight() if weight_hh is None else weight_hh).t()
         w_ci, w_cf, w_co = self.weight_ci, self.weight_cf, self.weight_co
 
         def step(xp: torch.Tensor, state: State) -> State:

@@ -12,6 +12,7 @@ NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
 class ElmanCell(Cell):
     gates = 1
     state_size = 1
+    hidden_adds_to_projection = True
 
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
@@ -23,8 +24,8 @@ class ElmanCell(Cell):
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias)
 
-    def step_fn(self) -> StepFn:
-        w_hh_t = self.weight_hh.t()
+    def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:
+        w_hh_t = (self.recurrent_weight() if weight_hh is None else weight_hh).t()
         act = NONLINEARITIES[self.nonlinearity]
 
         def step(xp: torch.Tensor, state: State) -> State:
