@@ -1,4 +1,4 @@
-"""Sessions: `nox -s tests`, `nox -s bench`, `nox -s lint`.
+"""Sessions: `nox -s tests`, `nox -s bench`, `nox -s gate`, `nox -s reproduce`, `nox -s lint`.
 
 Every session builds its own virtualenv and installs what it needs, so a
 fresh clone works with nothing but nox installed. torch is installed first,
@@ -51,9 +51,24 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmark (the quick profile by default) and write its report."""
+    """Run the benchmark (the quick matrix unless --matrix says otherwise) and its report."""
     _install(session)
-    session.run("python", "-m", "bench", "run", *session.posargs, env=_data_env())
+    session.run("python", "-m", "bench", "run", "--report", *session.posargs, env=_data_env())
+
+
+@nox.session
+def gate(session: nox.Session) -> None:
+    """Regression gate against results/baseline (add -- --deterministic-only to skip timing)."""
+    _install(session)
+    session.run("python", "-m", "bench", "gate", *session.posargs, env=_data_env())
+
+
+@nox.session
+def reproduce(session: nox.Session) -> None:
+    """Re-run the documents' recipes (3 seeds; -- --seeds 0 for one) and write the
+    reproduction report to reports/reproduction/."""
+    _install(session)
+    session.run("python", "-m", "bench", "reproduce", *session.posargs, env=_data_env())
 
 
 @nox.session

@@ -33,7 +33,9 @@ def corpus_bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
     return float(
-        sacrebleu.corpus_bleu(list(predictions), [list(references)], tokenize="none").score
+        sacrebleu.corpus_bleu(
+            list(predictions), [list(references)], tokenize="none", force=True
+        ).score
     )
 
 

@@ -1,0 +1,249 @@
+"""Cells: expand a matrix's blocks into concrete cells, filter them, group them.
+
+A cell is one configuration measured once: architecture, implementation,
+device, input kind, layers, direction, regularizer, size, length
+distribution, optimizer and seed. Its ``id`` is built from those values only
+(never from measurement settings), so a rerun finds the same ids and can
+resume. Cells that differ only in ``impl`` and ``input`` form a *group*: the
+runner times a group's variants interleaved, which is what makes the
+scratch/built-in and packed/padded ratios trustworthy on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import rnnsuite
+
+from .kexpr import parse
+from .matrix import CELL_KEYS, FIELDS, SETTING_KEYS, Matrix, MatrixError
+
+
+def present_devices() -> list[str]:
+    """The devices this machine has: always cpu, plus cuda / mps when usable."""
+    import torch
+
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+@dataclass(frozen=True)
+class Cell:
+    arch: str
+    impl: str
+    device: str
+    input: str
+    layers: int
+    bidirectional: bool
+    reg: str
+    size: str
+    T: int
+    B: int
+    I: int
+    H: int
+    lengths: str
+    optimizer: str
+    seed: int
+    threads: int = 0  # torch threads for the cell; 0: the machine's default
+    block: str = "main"
+    settings: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def spec(self) -> str:
+        return f"T{self.T}-B{self.B}-I{self.I}-H{self.H}"
+
+    def _parts(self, *, variant: bool) -> list[str]:
+        parts = [self.arch]
+        if variant:
+            parts.append(self.impl)
+        parts.append(self.device)
+        if variant:
+            parts.append(self.input)
+        parts += [
+            f"L{self.layers}" + ("-bi" if self.bidirectional else ""),
+            self.reg,
+            self.spec,
+            self.lengths,
+            self.optimizer,
+            f"s{self.seed}",
+        ]
+        if self.threads:
+            parts.append(f"t{self.threads}")
+        return parts
+
+    @property
+    def id(self) -> str:
+        return "/".join(self._parts(variant=True))
+
+    @property
+    def group_key(self) -> str:
+        """The id without impl and input: cells with the same key are timed together."""
+        return "/".join(self._parts(variant=False))
+
+    @property
+    def variant(self) -> str:
+        return f"{self.impl}/{self.input}"
+
+    def config(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("settings")
+        return d
+
+    def fields(self) -> dict[str, str]:
+        d = self.config()
+        return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in d.items()}
+
+    def keywords(self) -> set[str]:
+        words = {
+            self.arch,
+            self.impl,
+            self.device,
+            self.input,
+            self.reg,
+            self.size,
+            self.spec,
+            self.lengths,
+            self.optimizer,
+            self.block,
+            f"L{self.layers}",
+            "bidirectional" if self.bidirectional else "unidirectional",
+        }
+        if self.optimizer != "none":
+            words.add("optimizer")
+        if self.threads:
+            words.add(f"t{self.threads}")
+        return words
+
+    @staticmethod
+    def from_config(config: dict[str, Any], settings: dict[str, Any] | None = None) -> Cell:
+        known = {k: config[k] for k in Cell.__dataclass_fields__ if k in config}
+        return Cell(**known, settings=dict(settings or {}))
+
+
+def select(cells: Iterable[Cell], expr: str | None) -> list[Cell]:
+    """Cells matching a -k expression (all of them when expr is empty)."""
+    cells = list(cells)
+    if not expr:
+        return cells
+    pred = parse(expr, FIELDS)
+    return [c for c in cells if pred(c.keywords(), c.fields())]
+
+
+def expand(
+    matrix: Matrix,
+    *,
+    seeds: Sequence[int] | None = None,
+    devices: Sequence[str] | None = None,
+    blocks: Sequence[str] | None = None,
+    check_devices: bool = True,
+) -> list[Cell]:
+    """Every cell of the matrix, in declaration order, without duplicates.
+
+    ``devices`` replaces every block's device axis; ``auto`` means the devices
+    present (just ``cpu`` when ``check_devices`` is false, as during loading).
+    Architecture × implementation pairs that do not exist (a built-in for an
+    architecture that has none) are left out.
+    """
+    present = present_devices() if check_devices else ["cpu"]
+    out: dict[str, Cell] = {}
+    for block in matrix.blocks:
+        if blocks is not None and block.name not in blocks:
+            continue
+        values: dict[str, tuple[Any, ...]] = {}
+        for key, (_, default) in CELL_KEYS.items():
+            if key in block.axes:
+                values[key] = block.axes[key]
+            else:
+                values[key] = (block.fixed.get(key, default),)
+        if devices is not None:
+            values["device"] = tuple(devices)
+        dev: list[str] = []
+        for d in values["device"]:
+            for e in present if d == "auto" else [d]:
+                if e not in dev:
+                    dev.append(e)
+        values["device"] = tuple(dev)
+        settings = {k: block.fixed.get(k, default) for k, (_, default) in SETTING_KEYS.items()}
+        excludes = [parse(e, FIELDS) for e in (*matrix.exclude, *block.exclude)]
+        keys = list(values)
+        block_seeds = block.seeds if block.seeds is not None else matrix.seeds
+        for seed in seeds if seeds is not None else block_seeds:
+            for combo in itertools.product(*(values[k] for k in keys)):
+                v = dict(zip(keys, combo, strict=True))
+                if v["impl"] == "builtin" and "builtin" not in rnnsuite.implementations_of(
+                    v["arch"]
+                ):
+                    continue
+                size = matrix.size(v["size"])
+                cell = Cell(
+                    **v,
+                    T=size.T,
+                    B=size.B,
+                    I=size.I,
+                    H=size.H,
+                    seed=int(seed),
+                    block=block.name,
+                    settings=dict(settings),
+                )
+                if any(ex(cell.keywords(), cell.fields()) for ex in excludes):
+                    continue
+                out.setdefault(cell.id, cell)
+    return list(out.values())
+
+
+def groups(cells: Iterable[Cell]) -> list[list[Cell]]:
+    """Cells grouped by group_key, in first-appearance order."""
+    out: dict[str, list[Cell]] = {}
+    for c in cells:
+        out.setdefault(c.group_key, []).append(c)
+    return list(out.values())
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0,1,2' or '0-4' (inclusive) → list of seeds; ValueError on bad input."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            a, b = int(lo), int(hi)
+            if a > b:
+                raise ValueError(f"seed range {part!r} runs backwards")
+            seeds += range(a, b + 1)
+        else:
+            seeds.append(int(part))
+    if not seeds or any(s < 0 for s in seeds):
+        raise ValueError(f"--seeds needs non-negative integers like 0,1,2 or 0-4, got {text!r}")
+    return list(dict.fromkeys(seeds))
+
+
+def parse_devices(text: str) -> list[str]:
+    from .matrix import DEVICES
+
+    devs = [d.strip() for d in text.split(",") if d.strip()]
+    bad = [d for d in devs if d not in DEVICES]
+    if not devs or bad:
+        raise ValueError(f"--device takes a comma list of {', '.join(DEVICES)}; got {text!r}")
+    return devs
+
+
+__all__ = [
+    "Cell",
+    "MatrixError",
+    "expand",
+    "groups",
+    "parse_devices",
+    "parse_seeds",
+    "present_devices",
+    "select",
+]

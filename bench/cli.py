@@ -1,0 +1,267 @@
+"""``python -m bench run | report | compare | gate | list`` — the bench's command line.
+
+Exit codes: 0 success; 1 failed cells or a failed gate; 2 bad usage or bad
+input (unknown matrix, invalid matrix file, bad -k, unknown run id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own exit code is 2 as well; keep the usage
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _add_selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--matrix",
+        default="quick",
+        metavar="NAME|PATH",
+        help="matrix name in bench/matrices/ (quick, standard, full, gate) or a .toml path "
+        "(default: quick)",
+    )
+    p.add_argument(
+        "-k",
+        dest="k",
+        metavar="EXPR",
+        help="select cells, e.g. 'lstm and packed and layers=2' or 'not compiled'",
+    )
+    p.add_argument(
+        "--device",
+        metavar="LIST",
+        help="replace the matrix's device axis: comma list of auto,cpu,cuda,mps",
+    )
+    p.add_argument("--seeds", metavar="LIST", help="replace the matrix's seeds: 0,1,2 or 0-4")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m bench",
+        description="rnnsuite's benchmark: run matrices of cells, report, compare, gate.",
+        epilog="Exit codes: 0 success, 1 failed cells or gate failure, 2 bad usage or input.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser(
+        "run",
+        help="measure a matrix's cells and append results to results/<run-id>/",
+        description="Measure the cells of a matrix. Results are appended cell by cell to "
+        "results/<run-id>/results.jsonl; rerunning with the same --run-id resumes.",
+    )
+    _add_selection(p)
+    p.add_argument("--run-id", metavar="ID", help="results/<ID>/ (default: <matrix>-<time>)")
+    p.add_argument("--results-dir", default="results", metavar="DIR", help="default: results")
+    p.add_argument(
+        "--retry-failed", action="store_true", help="measure failed cells again on resume"
+    )
+    p.add_argument(
+        "--no-timing",
+        action="store_true",
+        help="deterministic quantities only (losses, FLOPs, saved bytes); no timing",
+    )
+    p.add_argument("--threads", type=int, metavar="N", help="torch.set_num_threads(N)")
+    p.add_argument("--list", action="store_true", help="print the selected cells and exit")
+    p.add_argument("--report", action="store_true", help="write the report when done")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+
+    p = sub.add_parser(
+        "report",
+        help="write reports/<run-id>/README.md with tables and plots",
+        description="Write a Markdown report (tables and PNG plots) of a run. RUN_ID may be "
+        "'latest' or a path to a run directory.",
+    )
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--results-dir", default="results", metavar="DIR")
+    p.add_argument("--out", metavar="DIR", help="default: reports/<run-id>")
+
+    p = sub.add_parser(
+        "compare",
+        help="print cell-by-cell changes between two runs",
+        description="Cell-by-cell changes from run A to run B: throughput, ratios, "
+        "deterministic quantities, status.",
+    )
+    p.add_argument("run_a", metavar="RUN_A")
+    p.add_argument("run_b", metavar="RUN_B")
+    p.add_argument("--results-dir", default="results", metavar="DIR")
+    p.add_argument(
+        "--threshold", type=float, default=0.10, help="mark changes above this (default 0.10)"
+    )
+
+    p = sub.add_parser(
+        "gate",
+        help="regression gate: run the gate matrix and compare with results/baseline/",
+        description="Run the gate matrix (or take --against RUN) and compare it with the "
+        "committed baseline: deterministic quantities must match within stated tolerances; "
+        "timing is gated only through in-run ratios, with thresholds calibrated from "
+        "measured run-to-run noise. --calibrate N writes a new baseline from N runs.",
+    )
+    p.add_argument("--baseline", default="results/baseline", metavar="DIR")
+    p.add_argument("--matrix", default=None, metavar="NAME|PATH", help="default: the baseline's")
+    p.add_argument("--against", metavar="RUN", help="gate an existing run instead of running")
+    p.add_argument("--run-id", metavar="ID", help="run id for the gate's own run")
+    p.add_argument("--results-dir", default="results", metavar="DIR")
+    p.add_argument(
+        "--deterministic-only",
+        action="store_true",
+        help="no timing: check losses, FLOPs and saved bytes only (what CI runs)",
+    )
+    p.add_argument(
+        "--calibrate", type=int, metavar="N", help="run N times and write a new baseline"
+    )
+    p.add_argument(
+        "--rethreshold",
+        action="store_true",
+        help="recompute the baseline's thresholds from its stored calibration samples",
+    )
+    p.add_argument("-q", "--quiet", action="store_true")
+
+    p = sub.add_parser(
+        "reproduce",
+        help="re-run the documents' recipes and write reports/reproduction/",
+        description="Run the recipes of bench/matrices/reproduce.toml (every training recipe "
+        "of the reference documents) for each seed, append results to results/<run-id>/ "
+        "(resumable), and write the reproduction report: reference vs ours with computed "
+        "verdicts, curves and generated text.",
+    )
+    p.add_argument("-k", dest="k", metavar="EXPR", help="e.g. 'fastbook', 'recipe=hn_lmmodel7'")
+    p.add_argument("--seeds", metavar="LIST", help="replace the matrix's seeds: 0,1,2 or 0-4")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--run-id", default="reproduction", metavar="ID")
+    p.add_argument("--results-dir", default="results", metavar="DIR")
+    p.add_argument("--out", default="reports/reproduction", metavar="DIR")
+    p.add_argument("--threads", type=int, metavar="N", help="default: the matrix's (1)")
+    p.add_argument("--report-only", action="store_true", help="write the report, run nothing")
+
+    p = sub.add_parser("list", help="list matrices, or the cells of one", description="List.")
+    _add_selection(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from .matrix import MatrixError
+    from .results import ResultsError
+    from .runner import UsageError
+
+    try:
+        return _dispatch(args)
+    except (MatrixError, UsageError, ResultsError) as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _selection(args) -> dict:
+    from .cells import parse_devices, parse_seeds
+    from .runner import UsageError
+
+    try:
+        devices = parse_devices(args.device) if args.device else None
+        seeds = parse_seeds(args.seeds) if args.seeds else None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return {"k": args.k, "devices": devices, "seeds": seeds}
+
+
+def _dispatch(args) -> int:
+    if args.command in ("list",) or (args.command == "run" and args.list):
+        from .runner import plan
+
+        m, cells = plan(args.matrix, **_selection(args))
+        for c in cells:
+            print(c.id)
+        print(f"{len(cells)} cells in matrix {m.name}", file=sys.stderr)
+        return EXIT_OK
+
+    if args.command == "run":
+        from .runner import run
+
+        if args.threads is not None and args.threads < 1:
+            from .runner import UsageError
+
+            raise UsageError("--threads must be at least 1")
+        s = run(
+            args.matrix,
+            **_selection(args),
+            run_id=args.run_id,
+            results_dir=args.results_dir,
+            retry_failed=args.retry_failed,
+            timing=False if args.no_timing else None,
+            threads=args.threads,
+            quiet=args.quiet,
+        )
+        if args.report and not s.interrupted:
+            from .report import write_report
+
+            print(f"report: {write_report(s.run_id, results_dir=args.results_dir)}")
+        if s.interrupted:
+            return 130
+        return EXIT_FAIL if s.failed else EXIT_OK
+
+    if args.command == "reproduce":
+        from pathlib import Path as _Path
+
+        from . import reproduce
+        from .cells import parse_seeds
+        from .runner import UsageError
+
+        failed = 0
+        if not args.report_only:
+            device = args.device
+            if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+                raise UsageError(f"--device must be cpu or cuda, got {device!r}")
+            if device.startswith("cuda"):
+                import torch
+
+                if not torch.cuda.is_available():
+                    raise UsageError("--device cuda: no CUDA device on this machine")
+            seeds = parse_seeds(args.seeds) if args.seeds else None
+            _, failed = reproduce.run(
+                args.run_id,
+                results_dir=_Path(args.results_dir),
+                k=args.k,
+                seeds=seeds,
+                device=device,
+                threads=args.threads,
+            )
+        out = reproduce.report(
+            args.run_id, results_dir=_Path(args.results_dir), out_dir=_Path(args.out)
+        )
+        print(f"reproduction report: {out}")
+        return EXIT_FAIL if failed else EXIT_OK
+
+    if args.command == "report":
+        from .report import write_report
+
+        out = write_report(args.run_id, results_dir=args.results_dir, out_dir=args.out)
+        print(f"report written: {out}")
+        return EXIT_OK
+
+    if args.command == "compare":
+        from .compare import compare_runs
+
+        print(compare_runs(args.run_a, args.run_b, args.results_dir, threshold=args.threshold))
+        return EXIT_OK
+
+    if args.command == "gate":
+        from .gate import gate_main
+
+        return gate_main(
+            baseline=Path(args.baseline),
+            matrix=args.matrix,
+            against=args.against,
+            run_id=args.run_id,
+            results_dir=Path(args.results_dir),
+            deterministic_only=args.deterministic_only,
+            calibrate=args.calibrate,
+            quiet=args.quiet,
+            rethreshold_only=args.rethreshold,
+        )
+    raise AssertionError(args.command)  # pragma: no cover

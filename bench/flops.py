@@ -1,0 +1,80 @@
+"""FLOPs counted analytically, and the machine's attainable FLOP/s for a cell's shapes.
+
+Per computed token, per layer and direction, a cell with G gate blocks does
+2·G·H·(I_l + H) multiply-adds-as-two-FLOPs in its two matrix multiplies (input
+projection and recurrence), plus a small elementwise term E·H (bias adds,
+gate arithmetic; a sigmoid or tanh counts as one FLOP):
+
+    rnn 3H · lstm 14H · lstm_peephole 20H · gru 14H · gru_cho 10H
+
+Computed tokens are T·B for a padded batch (the padding is computed too) and
+sum(lengths) for a packed one. A training step counts as 3× the forward (the
+usual convention: backward does two matrix multiplies per forward one);
+regularizers, the loss and the optimizer are not counted.
+
+Attainable FLOP/s is measured in the same run, interleaved with the cell's
+variants: the same matrix multiplies done plainly — the T·B×I by I×G·H input
+projection, and T recurrent B×H by H×G·H products — with no gate arithmetic
+or autograd; the faster of the two rates is the machine's attainable FLOP/s
+for the cell's shapes. Achieved / attainable is the FLOP fraction the report
+shows. (A fused kernel such as oneDNN's LSTM can beat per-step products, so a
+fraction can approach or pass 1 for the built-in.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+GATES = {"rnn": 1, "lstm": 4, "lstm_peephole": 4, "gru": 3, "gru_cho": 3}
+ELEMENTWISE = {"rnn": 3, "lstm": 14, "lstm_peephole": 20, "gru": 14, "gru_cho": 10}
+
+
+def forward_flops(
+    arch: str, *, I: int, H: int, layers: int, bidirectional: bool, tokens: int
+) -> int:
+    """FLOPs of one forward pass over ``tokens`` computed (time step, sequence) pairs."""
+    G = GATES[arch]
+    dirs = 2 if bidirectional else 1
+    total = 0
+    for k in range(layers):
+        size_in = I if k == 0 else H * dirs
+        per_token = 2 * G * H * (size_in + H) + ELEMENTWISE[arch] * H
+        total += dirs * tokens * per_token
+    return int(total)
+
+
+def train_flops(forward: int) -> int:
+    return 3 * forward
+
+
+def matmul_probes(
+    arch: str, *, T: int, B: int, I: int, H: int, device: str, seed: int = 0
+) -> dict[str, tuple[Callable[[], None], int]]:
+    """Plain matrix multiplies of the cell's first-layer shapes, with their FLOPs.
+
+    ``proj``: the input projection, one (T·B × I) by (I × G·H) product;
+    ``step``: the recurrence, T products of (B × H) by (H × G·H). The faster of
+    the two rates is the attainable FLOP/s the report divides by.
+    """
+    G = GATES[arch]
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(T * B, I, generator=g).to(device)
+    w_ih = torch.randn(I, G * H, generator=g).to(device)
+    h = torch.randn(B, H, generator=g).to(device)
+    w_hh = torch.randn(H, G * H, generator=g).to(device)
+    proj_out = torch.empty(T * B, G * H, device=device)
+    step_out = torch.empty(B, G * H, device=device)
+
+    def proj() -> None:
+        torch.mm(x, w_ih, out=proj_out)
+
+    def step() -> None:
+        for _ in range(T):
+            torch.mm(h, w_hh, out=step_out)
+
+    return {
+        "proj": (proj, 2 * T * B * I * G * H),
+        "step": (step, 2 * T * B * H * G * H),
+    }

@@ -1,0 +1,440 @@
+"""Matrices as data: parse and validate ``bench/matrices/*.toml``.
+
+A matrix file declares what to measure::
+
+    name = "quick"
+    description = "..."
+    seeds = [0]
+    exclude = ["impl=compiled and reg=weight_drop"]   # -k expressions, dropped cells
+
+    [fixed]                 # one value per key, for every block
+    device = "auto"
+    repeats = 7
+
+    [sizes]                 # named sizes, besides the built-in ones
+    mine = { T = 50, B = 32, I = 128, H = 128 }
+
+    [[blocks]]              # the union of the blocks' products is the matrix
+    name = "impls"
+    axes = { arch = ["lstm", "gru"], impl = ["scratch", "builtin"] }
+    fixed = { size = "bars" }
+    exclude = ["..."]
+
+A file without ``[[blocks]]`` may put its axes in a top-level ``[axes]``
+table instead (one block). Axis values are lists, fixed values scalars. Any
+error — unknown key, unknown or ill-typed value, a bad size, an empty axis or
+an empty product — raises :class:`MatrixError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    tomllib = None  # type: ignore[assignment]
+
+import rnnsuite
+
+from .kexpr import KExprError, parse
+
+MATRIX_DIR = Path(__file__).parent / "matrices"
+
+IMPLS = ("scratch", "builtin", "compiled")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+INPUTS = ("padded", "packed")
+REGULARIZERS = (
+    "none",
+    "weight_drop",
+    "locked_dropout",
+    "embedding_dropout",
+    "ar_tar",
+    "awd",  # all of the above together, AWD-LSTM style
+)
+LENGTHS = ("full", "uniform", "agnews")
+OPTIMIZERS = ("none", "sgd", "adam")
+
+
+@dataclass(frozen=True)
+class Size:
+    """A workload shape: T steps, B sequences, I input features, H hidden units."""
+
+    name: str
+    T: int
+    B: int
+    I: int
+    H: int
+
+    @property
+    def spec(self) -> str:
+        return f"T{self.T}-B{self.B}-I{self.I}-H{self.H}"
+
+
+def _size(name: str, T: int, B: int, I: int, H: int) -> Size:
+    return Size(name, T, B, I, H)
+
+
+# PyTorch's fastrnns default (benchmarks/fastrnns: seqLength 100, miniBatch 64,
+# inputSize = hiddenSize = 512) and DeepBench-like RNN training shapes (Baidu
+# DeepBench's LSTM/GRU table: hidden 512..2048, batch 16..128, 25..50 steps).
+BUILTIN_SIZES: dict[str, Size] = {
+    s.name: s
+    for s in (
+        _size("tiny", 8, 4, 16, 16),
+        _size("small", 32, 32, 128, 128),
+        _size("bars", 64, 64, 256, 256),
+        _size("fastrnns", 100, 64, 512, 512),
+        _size("deepbench_h512_b16_t25", 25, 16, 512, 512),
+        _size("deepbench_h512_b64_t25", 25, 64, 512, 512),
+        _size("deepbench_h1024_b32_t25", 25, 32, 1024, 1024),
+        _size("deepbench_h1024_b64_t50", 50, 64, 1024, 1024),
+        _size("deepbench_h2048_b32_t25", 25, 32, 2048, 2048),
+        _size("deepbench_h1536_b16_t50", 50, 16, 1536, 1536),
+    )
+}
+_SPEC = re.compile(r"^T(\d+)-B(\d+)-I(\d+)-H(\d+)$")
+_SIZE_LIMIT = {"T": 100_000, "B": 65_536, "I": 65_536, "H": 65_536}
+
+
+class MatrixError(ValueError):
+    """A matrix file that cannot be used; the message names the file and the key."""
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        self.source, self.key = source, key
+        super().__init__(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+
+
+# -- keys ------------------------------------------------------------------------------
+def _choice(choices: tuple[str, ...]):
+    def check(v: Any) -> str:
+        if not isinstance(v, str) or v not in choices:
+            raise ValueError(f"unknown value {v!r}; choose one of {', '.join(choices)}")
+        return v
+
+    return check
+
+
+def _int(lo: int, hi: int):
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError(f"must be an integer in {lo}..{hi}, got {v!r}")
+        return v
+
+    return check
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"must be true or false, got {v!r}")
+    return v
+
+
+def _size_name(v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise ValueError(f"a size is a name or 'T64-B64-I256-H256', got {v!r}")
+    return v
+
+
+# Keys that can be an axis (a list) or fixed (a scalar), and their defaults.
+CELL_KEYS: dict[str, tuple[Any, Any]] = {
+    "arch": (_choice(rnnsuite.ARCHITECTURES), "lstm"),
+    "impl": (_choice(IMPLS), "scratch"),
+    "device": (_choice(DEVICES), "auto"),
+    "input": (_choice(INPUTS), "padded"),
+    "layers": (_int(1, 16), 1),
+    "bidirectional": (_bool, False),
+    "reg": (_choice(REGULARIZERS), "none"),
+    "size": (_size_name, "bars"),
+    "lengths": (_choice(LENGTHS), "full"),
+    "optimizer": (_choice(OPTIMIZERS), "none"),
+    "threads": (_int(0, 1024), 0),  # torch.set_num_threads for the cell; 0: the default
+}
+# Measurement settings: fixed only; not part of a cell's identity.
+SETTING_KEYS: dict[str, tuple[Any, Any]] = {
+    "warmup": (_int(0, 1000), 2),
+    "repeats": (_int(1, 10_000), 7),
+    "det_steps": (_int(1, 100), 3),
+    "timing": (_bool, True),
+}
+TOP_KEYS = ("name", "description", "seeds", "fixed", "sizes", "axes", "blocks", "exclude")
+BLOCK_KEYS = ("name", "axes", "fixed", "exclude", "seeds")
+# Fields a -k expression can compare (key=value); see cells.Cell.fields.
+FIELDS = (*CELL_KEYS, "seed", "block", "T", "B", "I", "H")
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    key: str  # where it sits in the file, for error messages: "blocks[2]" or "axes"
+    axes: dict[str, tuple[Any, ...]]
+    fixed: dict[str, Any]
+    exclude: tuple[str, ...] = ()
+    seeds: tuple[int, ...] | None = None  # None: the matrix's seeds
+
+
+@dataclass(frozen=True)
+class Matrix:
+    name: str
+    source: str  # file name used in messages
+    path: Path | None
+    description: str
+    seeds: tuple[int, ...]
+    blocks: tuple[Block, ...]
+    sizes: dict[str, Size] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+    text: str = ""
+
+    def size(self, name: str) -> Size:
+        """Resolve a size name (validated on load, so this cannot fail for its cells)."""
+        return resolve_size(name, self.sizes)
+
+
+def resolve_size(name: str, sizes: dict[str, Size]) -> Size:
+    if name in sizes:
+        return sizes[name]
+    if name in BUILTIN_SIZES:
+        return BUILTIN_SIZES[name]
+    m = _SPEC.match(name)
+    if m:
+        T, B, I, H = (int(g) for g in m.groups())
+        return _checked_size(name, {"T": T, "B": B, "I": I, "H": H})
+    known = sorted({*sizes, *BUILTIN_SIZES})
+    raise ValueError(
+        f"unknown size {name!r}; use a name from [sizes] or a built-in one "
+        f"({', '.join(known)}), or spell it 'T64-B64-I256-H256'"
+    )
+
+
+def _checked_size(name: str, dims: Any) -> Size:
+    if not isinstance(dims, dict):
+        raise ValueError(f"size {name!r} must be a table {{ T = .., B = .., I = .., H = .. }}")
+    unknown = set(dims) - set(_SIZE_LIMIT)
+    missing = set(_SIZE_LIMIT) - set(dims)
+    if unknown or missing:
+        raise ValueError(
+            f"size {name!r} needs exactly T, B, I, H"
+            + (f"; unknown {sorted(unknown)}" if unknown else "")
+            + (f"; missing {sorted(missing)}" if missing else "")
+        )
+    for dim, hi in _SIZE_LIMIT.items():
+        v = dims[dim]
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
+            raise ValueError(f"size {name!r}: {dim} must be an integer in 1..{hi}, got {v!r}")
+    return Size(name, dims["T"], dims["B"], dims["I"], dims["H"])
+
+
+# -- loading ---------------------------------------------------------------------------
+def available() -> list[str]:
+    return sorted(p.stem for p in MATRIX_DIR.glob("*.toml"))
+
+
+def locate(name_or_path: str) -> Path:
+    """A matrix name (``quick``) or a path to a .toml file."""
+    looks_like_path = name_or_path.endswith(".toml") or "/" in name_or_path or "\\" in name_or_path
+    if looks_like_path:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise MatrixError(name_or_path, "", "no such matrix file")
+        return path
+    path = MATRIX_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise MatrixError(
+            name_or_path, "", f"no matrix of that name; choose one of {', '.join(available())}"
+        )
+    return path
+
+
+def load(name_or_path: str) -> Matrix:
+    """Load and validate a matrix by name or path; raises MatrixError."""
+    path = locate(name_or_path)
+    return loads(path.read_text(encoding="utf-8"), source=path.name, path=path)
+
+
+def loads(text: str, source: str = "<matrix>", path: Path | None = None) -> Matrix:
+    if tomllib is None:  # pragma: no cover
+        raise MatrixError(source, "", f"needs Python >= 3.11 (tomllib); this is {sys.version}")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise MatrixError(source, "", f"not valid TOML: {e}") from None
+    return _validate(data, source, path, text)
+
+
+def _validate(data: dict[str, Any], source: str, path: Path | None, text: str) -> Matrix:
+    def err(key: str, message: str) -> MatrixError:
+        return MatrixError(source, key, message)
+
+    if data.get("kind") == "recipes":
+        raise err(
+            "kind",
+            "a recipe matrix, not a throughput one: run it with "
+            "`python -m bench reproduce` (or `nox -s reproduce`)",
+        )
+    unknown = set(data) - set(TOP_KEYS)
+    if unknown:
+        raise err(sorted(unknown)[0], f"unknown top-level key; known keys: {', '.join(TOP_KEYS)}")
+    name = data.get("name", Path(source).stem)
+    if not isinstance(name, str) or not re.fullmatch(r"[\w.\-]+", name):
+        raise err("name", f"must be a simple name (letters, digits, _ . -), got {name!r}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise err("description", "must be a string")
+
+    seeds = _seeds(data.get("seeds", [0]), "seeds", err)
+
+    sizes: dict[str, Size] = {}
+    raw_sizes = data.get("sizes", {})
+    if not isinstance(raw_sizes, dict):
+        raise err("sizes", "must be a table of name = { T = .., B = .., I = .., H = .. }")
+    for sname, dims in raw_sizes.items():
+        try:
+            sizes[sname] = _checked_size(sname, dims)
+        except ValueError as e:
+            raise err(f"sizes.{sname}", str(e)) from None
+
+    top_fixed = _fixed(data.get("fixed", {}), "fixed", sizes, err)
+    top_exclude = _excludes(data.get("exclude", []), "exclude", err)
+
+    if "blocks" in data and "axes" in data:
+        raise err("axes", "use either a top-level [axes] table or [[blocks]], not both")
+    blocks: list[Block] = []
+    if "blocks" in data:
+        raw_blocks = data["blocks"]
+        if not isinstance(raw_blocks, list) or not raw_blocks:
+            raise err("blocks", "must be a non-empty array of tables ([[blocks]])")
+        for n, raw in enumerate(raw_blocks):
+            key = f"blocks[{n}]"
+            if not isinstance(raw, dict):
+                raise err(key, "must be a table")
+            bad = set(raw) - set(BLOCK_KEYS)
+            if bad:
+                raise err(
+                    f"{key}.{sorted(bad)[0]}",
+                    f"unknown block key; known: {', '.join(BLOCK_KEYS)} (axes go under axes)",
+                )
+            bname = raw.get("name", f"block{n}")
+            if not isinstance(bname, str) or not re.fullmatch(r"[\w.\-]+", bname):
+                raise err(f"{key}.name", f"must be a simple name, got {bname!r}")
+            own_fixed = _fixed(raw.get("fixed", {}), f"{key}.fixed", sizes, err)
+            axes = _axes(raw.get("axes", {}), f"{key}.axes", sizes, err)
+            both = set(own_fixed) & set(axes)
+            if both:
+                raise err(f"{key}.axes.{sorted(both)[0]}", "is both an axis and a fixed value")
+            # A block's axes override top-level fixed values of the same key.
+            fixed = {k: v for k, v in {**top_fixed, **own_fixed}.items() if k not in axes}
+            excl = _excludes(raw.get("exclude", []), f"{key}.exclude", err)
+            bseeds = _seeds(raw["seeds"], f"{key}.seeds", err) if "seeds" in raw else None
+            blocks.append(Block(bname, key, axes, fixed, excl, bseeds))
+    else:
+        axes = _axes(data.get("axes", {}), "axes", sizes, err)
+        both = set(top_fixed) & set(axes)
+        if both:
+            raise err(f"axes.{sorted(both)[0]}", "is both an axis and a fixed value")
+        blocks.append(Block("main", "axes", axes, top_fixed))
+    names = [b.name for b in blocks]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise err("blocks", f"block names must be unique; repeated: {', '.join(sorted(dup))}")
+
+    matrix = Matrix(
+        name=name,
+        source=source,
+        path=path,
+        description=description,
+        seeds=seeds,
+        blocks=tuple(blocks),
+        sizes=sizes,
+        exclude=top_exclude,
+        text="",
+    )
+    # Empty products are found by expanding: every block must yield a cell.
+    from .cells import expand  # local import: cells imports this module
+
+    for b in blocks:
+        if not expand(matrix, blocks=[b.name], check_devices=False):
+            raise err(
+                b.key,
+                "empty product: no cell is left after unsupported combinations "
+                "(e.g. a built-in for an architecture without one) and excludes",
+            )
+    return Matrix(**{**matrix.__dict__, "text": text})
+
+
+def _seeds(seeds: Any, key: str, err) -> tuple[int, ...]:
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
+        raise err(key, f"must be a non-empty list of non-negative integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise err(key, f"repeats a seed: {seeds!r}")
+    return tuple(seeds)
+
+
+def _fixed(raw: Any, key: str, sizes: dict[str, Size], err) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise err(key, "must be a table of key = value")
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        spec = CELL_KEYS.get(k) or SETTING_KEYS.get(k)
+        if spec is None:
+            raise err(
+                f"{key}.{k}",
+                f"unknown key; known: {', '.join([*CELL_KEYS, *SETTING_KEYS])}",
+            )
+        if isinstance(v, list):
+            raise err(f"{key}.{k}", "a fixed value is a single value; put lists under axes")
+        try:
+            out[k] = spec[0](v)
+            if k == "size":
+                resolve_size(v, sizes)
+        except ValueError as e:
+            raise err(f"{key}.{k}", str(e)) from None
+    return out
+
+
+def _axes(raw: Any, key: str, sizes: dict[str, Size], err) -> dict[str, tuple[Any, ...]]:
+    if not isinstance(raw, dict):
+        raise err(key, "must be a table of axis = [values]")
+    out: dict[str, tuple[Any, ...]] = {}
+    for k, values in raw.items():
+        if k in SETTING_KEYS:
+            raise err(f"{key}.{k}", "is a measurement setting, not an axis; put it under fixed")
+        spec = CELL_KEYS.get(k)
+        if spec is None:
+            raise err(f"{key}.{k}", f"unknown axis; known axes: {', '.join(CELL_KEYS)}")
+        if not isinstance(values, list):
+            raise err(f"{key}.{k}", f"an axis is a list of values, got {values!r}")
+        if not values:
+            raise err(f"{key}.{k}", "empty axis: the product would be empty")
+        checked = []
+        for n, v in enumerate(values):
+            try:
+                checked.append(spec[0](v))
+                if k == "size":
+                    resolve_size(v, sizes)
+            except ValueError as e:
+                raise err(f"{key}.{k}[{n}]", str(e)) from None
+        if len(set(map(repr, checked))) != len(checked):
+            raise err(f"{key}.{k}", f"repeats a value: {values!r}")
+        out[k] = tuple(checked)
+    return out
+
+
+def _excludes(raw: Any, key: str, err) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise err(key, "must be a list of selection expressions (strings)")
+    for n, expr in enumerate(raw):
+        try:
+            parse(expr, FIELDS)
+        except KExprError as e:
+            raise err(f"{key}[{n}]", str(e)) from None
+    return tuple(raw)

@@ -1,0 +1,91 @@
+"""The machine's facts, recorded with every result.
+
+Collected once per run (they do not change while it runs) and copied into each
+record, so a single line of results.jsonl says where and with what it was
+measured: device name, CPU model, core and thread counts, torch/CUDA/cuDNN
+versions, Python, platform, git commit and whether the tree was dirty, the
+run's start time, and any slowdown injected for testing the gate.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+@functools.cache
+def git_state() -> dict[str, object]:
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.get_device_name(torch.device(device))
+    if device == "mps":
+        return f"Apple MPS ({platform.machine()})"
+    return cpu_model()
+
+
+def collect(device: str, started_at: str, inject: dict[str, float] | None = None) -> dict:
+    """Provenance for results measured on ``device`` in a run started at ``started_at``."""
+    import numpy
+    import torch
+
+    import rnnsuite
+
+    facts = {
+        "device": device,
+        "device_name": device_name(device),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "torch_version": torch.__version__,
+        "cuda_version": torch.version.cuda,
+        "cudnn_version": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
+        "mkldnn": bool(torch.backends.mkldnn.is_available()),
+        "numpy_version": numpy.__version__,
+        "rnnsuite_version": rnnsuite.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+        "run_started_at": started_at,
+        "injected_slowdown": dict(inject or {}),
+    }
+    facts.update(git_state())
+    return facts

@@ -1,0 +1,492 @@
+"""``bench report RUN_ID`` → ``reports/<run-id>/README.md`` plus PNG plots.
+
+Everything in the report is read from the run's results.jsonl: environment
+(provenance), the performance bars, throughput, ratios, FLOP fraction, memory,
+packed vs padded, compile time, determinism, failures, and a short findings
+section whose sentences are computed from those same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import plots
+from .frame import frame, short_name
+from .results import resolve_run
+
+# The performance bars of the issue, as (label, mode, input, reference, threshold).
+BARS = (
+    ("scratch fwd+bwd ≥ 1.0× built-in (padded)", "train", "padded", 1.0),
+    ("scratch forward ≥ 0.8× built-in (padded)", "fwd", "padded", 0.8),
+    ("scratch packed fwd+bwd ≥ 1.0× built-in packed", "train", "packed", 1.0),
+)
+BAR_SPEC = "T64-B64-I256-H256"
+BAR_ARCHS = ("lstm", "gru", "rnn")
+HARNESS_BAR = 0.02
+
+
+def _fmt(v: Any, spec: str = ".2f", suffix: str = "") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:{spec}}{suffix}"
+
+
+def _ktok(v: Any) -> str:
+    return "–" if v is None or pd.isna(v) else f"{v / 1e3:,.1f}k"
+
+
+def _mib(v: Any) -> str:
+    return "–" if v is None or pd.isna(v) else f"{v / 2**20:,.2f}"
+
+
+def _ratio(r: pd.Series, mode: str, ref: str) -> str:
+    m = r.get(f"{mode}_{ref}")
+    if m is None or pd.isna(m):
+        return "–"
+    return f"{m:.2f} ({r[f'{mode}_{ref}_q1']:.2f}–{r[f'{mode}_{ref}_q3']:.2f})"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def bar_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """The performance-bar checks this run can answer, with their measured ratios."""
+    out = []
+    ok = df[
+        (df.status == "ok")
+        & (df.spec == BAR_SPEC)
+        & (df.layers == 1)
+        & (~df.bidirectional.astype(bool))
+        & (df.reg == "none")
+        & (df.optimizer == "none")
+        & (df.impl == "scratch")
+    ]
+    for label, mode, inp, threshold in BARS:
+        for arch in BAR_ARCHS:
+            sub = ok[(ok.arch == arch) & (ok.input == inp)]
+            for _, r in sub.iterrows():
+                m = r.get(f"{mode}_vs_builtin")
+                if m is None or pd.isna(m):
+                    continue
+                out.append(
+                    {
+                        "bar": label,
+                        "arch": arch,
+                        "threads": int(r.torch_threads) if pd.notna(r.torch_threads) else None,
+                        "seed": r.seed,
+                        "lengths": r.lengths,
+                        "ratio": m,
+                        "q1": r[f"{mode}_vs_builtin_q1"],
+                        "q3": r[f"{mode}_vs_builtin_q3"],
+                        "threshold": threshold,
+                        "holds": bool(m >= threshold),
+                    }
+                )
+    return out
+
+
+def findings(df: pd.DataFrame, bars: list[dict[str, Any]]) -> list[str]:
+    ok = df[df.status == "ok"]
+    out: list[str] = []
+    for label, mode, inp, _ in BARS:
+        rows = [b for b in bars if b["bar"] == label]
+        if not rows:
+            continue
+        parts, missed = [], []
+        for arch in BAR_ARCHS:
+            mine = [b for b in rows if b["arch"] == arch]
+            by_threads: dict[Any, list[float]] = {}
+            for b in mine:
+                by_threads.setdefault(b["threads"], []).append(b["ratio"])
+            texts = []
+            for threads, vals in sorted(by_threads.items(), key=lambda kv: -(kv[0] or 0)):
+                vals = sorted(vals)
+                med = float(pd.Series(vals).median())
+                text = f"{med:.2f}×"
+                detail = [f"{threads} thread" + ("s" if threads != 1 else "")] if threads else []
+                if len(vals) > 1:
+                    detail.append(f"median of {len(vals)} cells, {vals[0]:.2f}–{vals[-1]:.2f}")
+                texts.append(text + (f" ({', '.join(detail)})" if detail else ""))
+            if texts:
+                parts.append(f"{arch} " + " / ".join(texts))
+            if any(not b["holds"] for b in mine):
+                missed.append(arch)
+        verdict = "holds for all" if not missed else f"misses for {', '.join(missed)}"
+        what = {"train": "training step (fwd+bwd)", "fwd": "forward-only"}[mode]
+        out.append(
+            f"**{what}, {inp}, {BAR_SPEC}**: scratch runs at {', '.join(parts)} the built-in's "
+            f"throughput (median of per-repeat ratios); the bar ({label}) {verdict}."
+        )
+    bp = ok[(ok.impl == "builtin") & (ok.input == "packed") & ok.train_vs_padded.notna()]
+    if not bp.empty:
+        worst = bp.loc[bp.train_vs_padded.idxmin()]
+        out.append(
+            f"**built-in packed vs its own padded path**: packing makes nn.{worst.arch.upper()} "
+            f"training {worst.train_vs_padded:.2f}× as fast as padding at padding fraction "
+            f"{worst.padding_fraction:.2f} ({short_name(worst)}), though packing skips that "
+            f"fraction of the work; median over {len(bp)} cells "
+            f"{bp.train_vs_padded.median():.2f}× (pytorch/pytorch#149194)."
+        )
+    sp = ok[(ok.impl == "scratch") & (ok.input == "packed") & ok.train_vs_padded.notna()]
+    if not sp.empty:
+        best = sp.loc[sp.padding_fraction.idxmax()]
+        out.append(
+            f"**scratch packed vs padded**: at padding fraction {best.padding_fraction:.2f} "
+            f"scratch training is {best.train_vs_padded:.2f}× faster packed than padded "
+            f"(ideal {1 / (1 - best.padding_fraction):.2f}×); median over {len(sp)} cells "
+            f"{sp.train_vs_padded.median():.2f}×."
+        )
+    comp = ok[(ok.impl == "compiled") & ok.train_vs_scratch.notna()]
+    if not comp.empty:
+        out.append(
+            f"**compiled (per-step torch.compile) vs scratch**: training step "
+            f"{comp.train_vs_scratch.median():.2f}× (range {comp.train_vs_scratch.min():.2f}–"
+            f"{comp.train_vs_scratch.max():.2f}), forward {comp.fwd_vs_scratch.median():.2f}×, "
+            f"over {len(comp)} cells; one-time compile cost {comp.compile_s.min():.1f}–"
+            f"{comp.compile_s.max():.1f} s per cell, reported apart from steady state."
+        )
+    sb = ok[(ok.impl == "scratch") & ok.saved_bytes.notna()]
+    bb = ok[(ok.impl == "builtin") & ok.saved_bytes.notna()]
+    if not sb.empty and not bb.empty:
+        key = ["group", "input"]
+        m = sb.merge(bb, on=key, suffixes=("_s", "_b"))
+        if not m.empty:
+            ratio = (m.saved_bytes_s / m.saved_bytes_b).median()
+            out.append(
+                f"**memory**: scratch saves {ratio:.2f}× the bytes for backward that the "
+                f"built-in saves (median over {len(m)} matched cells; exact counts from "
+                "saved_tensors_hooks)."
+            )
+    frac = ok[ok.train_flop_frac.notna()]
+    if not frac.empty:
+        best = frac.loc[frac.train_flop_frac.idxmax()]
+        out.append(
+            f"**FLOP fraction**: training steps reach {frac.train_flop_frac.median():.0%} of the "
+            f"attainable matmul FLOP/s (median); best {best.train_flop_frac:.0%} "
+            f"({short_name(best)})."
+        )
+    h = ok[["fwd_harness_frac", "train_harness_frac"]].max().max() if not ok.empty else None
+    if h is not None and not pd.isna(h):
+        out.append(
+            f"**harness overhead** per timed call (the timer, mode switch and clearing grads, "
+            f"timed alone) is at most {h:.3%} of the call (bar: < {HARNESS_BAR:.0%})."
+        )
+    if "repeat_identical" in ok and not ok.empty:
+        n_id = int(ok.repeat_identical.fillna(False).astype(bool).sum())
+        out.append(
+            f"**determinism**: {n_id} of {len(ok)} cells gave bit-identical losses when their "
+            "fixed training steps were run twice."
+        )
+    return out
+
+
+def _environment(records: list[dict[str, Any]]) -> list[list[str]]:
+    keys = [
+        ("device", "device"),
+        ("device name", "device_name"),
+        ("CPU model", "cpu_model"),
+        ("CPU count", "cpu_count"),
+        ("torch threads", "torch_threads"),
+        ("torch", "torch_version"),
+        ("CUDA", "cuda_version"),
+        ("Python", "python"),
+        ("platform", "platform"),
+        ("git commit", "git_commit"),
+        ("git dirty", "git_dirty"),
+        ("run started", "run_started_at"),
+        ("load average (1 min) at group start", "load_avg"),
+        ("injected slowdown", "injected_slowdown"),
+    ]
+    rows = []
+    provs = [r.get("provenance", {}) for r in records if r.get("status") != "skipped"]
+    for label, k in keys:
+        if k == "load_avg":
+            loads = [p[k][0] for p in provs if p.get(k)]
+            if loads:
+                rows.append(
+                    [
+                        label,
+                        f"min {min(loads):.2f}, median {sorted(loads)[len(loads) // 2]:.2f}, "
+                        f"max {max(loads):.2f} (on {provs[0].get('cpu_count')} CPUs)",
+                    ]
+                )
+            continue
+        vals = list(dict.fromkeys(str(p.get(k)) for p in provs if k in p))
+        if vals:
+            rows.append([label, "; ".join(vals)])
+    return rows
+
+
+def render(
+    run_id: str,
+    manifest: dict[str, Any] | None,
+    records: list[dict[str, Any]],
+    plot_files: dict[str, Path],
+) -> str:
+    df = frame(records)
+    ok = df[df.status == "ok"].copy()
+    n = df.status.value_counts().to_dict() if not df.empty else {}
+    lines: list[str] = []
+    matrix = (manifest or {}).get("matrix", {})
+    lines.append(f"# Bench report — run `{run_id}`")
+    lines.append("")
+    lines.append(
+        f"Matrix **{matrix.get('name', '?')}** — {matrix.get('description', '')}. "
+        f"{len(df)} cells: {n.get('ok', 0)} ok, {n.get('failed', 0)} failed, "
+        f"{n.get('skipped', 0)} skipped."
+        + (
+            f" {len(manifest.get('cell_ids', [])) - len(df)} selected cells have no result yet."
+            if manifest and len(manifest.get("cell_ids", [])) > len(df)
+            else ""
+        )
+    )
+    lines.append("")
+    lines.append(
+        "Every number below is read from `results.jsonl` of this run. Throughput is in "
+        "valid (non-padding) tokens per second; **ratios are medians of per-repeat ratios** "
+        "between variants timed interleaved in the same process (the number that survives a "
+        "noisy machine), with the interquartile range in parentheses. *fwd* is inference "
+        "(eval, no_grad); *train* is one training step (forward, loss, backward, plus the "
+        "optimizer step where the cell names one)."
+    )
+    inj = sorted({i for i in df.get("injected", pd.Series(dtype=str)).dropna() if i})
+    if inj:
+        lines += ["", f"> **Warning: slowdown injected for testing: {', '.join(inj)}.**"]
+    lines += ["", "## Environment", "", _table(_environment(records), ["", "value"])]
+
+    bars = bar_rows(df)
+    lines += ["", "## Findings", ""]
+    lines += [f"- {s}" for s in findings(df, bars)] or ["- (no ok cells)"]
+
+    lines += ["", "## Performance bars", ""]
+    if bars:
+        rows = [
+            [
+                b["bar"],
+                b["arch"],
+                b["lengths"],
+                str(b["threads"] or "–"),
+                f"{b['ratio']:.2f} ({b['q1']:.2f}–{b['q3']:.2f})",
+                "holds" if b["holds"] else "**misses**",
+            ]
+            for b in bars
+        ]
+        lines.append(
+            _table(rows, ["bar", "arch", "lengths", "threads", "scratch / built-in", "verdict"])
+        )
+        hmax = ok[["fwd_harness_frac", "train_harness_frac"]].max().max()
+        lines += [
+            "",
+            "Harness overhead per timed call (the timer, mode switch and clearing grads, timed "
+            f"alone): at most {_fmt(hmax, '.3%')} of the call "
+            f"(bar < {HARNESS_BAR:.0%}): "
+            + ("holds." if pd.notna(hmax) and hmax < HARNESS_BAR else "**misses**."),
+        ]
+    else:
+        lines.append(f"(this run has no {BAR_SPEC} scratch/built-in cells)")
+
+    for name, title in (
+        ("throughput_by_arch", "Throughput by architecture and implementation"),
+        ("ratio_scratch_builtin", "Scratch / built-in ratio"),
+        ("packed_vs_padded", "Packed vs padded against padding fraction"),
+        ("scaling_layers", "Scaling with layers"),
+        ("scaling_seqlen", "Scaling with sequence length"),
+        ("memory", "Memory"),
+    ):
+        if name in plot_files:
+            lines += ["", f"### {title}", "", f"![{title}]({plot_files[name].name})"]
+
+    lines += ["", "## Throughput, ratios and FLOP fraction", ""]
+    rows = []
+    for _, r in ok.iterrows():
+        rows.append(
+            [
+                short_name(r),
+                f"{_ktok(r.fwd_tok_s)} ±{_fmt(r.fwd_iqr_rel, '.0%')}",
+                f"{_ktok(r.train_tok_s)} ±{_fmt(r.train_iqr_rel, '.0%')}",
+                _ratio(r, "fwd", "vs_builtin"),
+                _ratio(r, "train", "vs_builtin"),
+                _ratio(r, "train", "vs_scratch") if r.impl != "scratch" else "–",
+                _fmt(r.fwd_flop_frac, ".0%"),
+                _fmt(r.train_flop_frac, ".0%"),
+            ]
+        )
+    lines.append(
+        _table(
+            rows,
+            [
+                "cell",
+                "fwd tok/s (±IQR)",
+                "train tok/s (±IQR)",
+                "fwd vs built-in",
+                "train vs built-in",
+                "train vs scratch",
+                "fwd FLOP frac",
+                "train FLOP frac",
+            ],
+        )
+    )
+    lines += [
+        "",
+        "FLOP fraction = analytic FLOPs of the cell / its median time, divided by the "
+        "attainable FLOP/s of a plain matrix multiply of the same shapes timed interleaved "
+        "in the same run (training counted as 3× forward).",
+    ]
+
+    pk = ok[(ok.input == "packed") & ok.train_vs_padded.notna()]
+    if not pk.empty:
+        lines += ["", "## Packed vs padded", ""]
+        pad = ok[ok.input == "padded"].set_index(["group", "impl"])
+        rows = []
+        for _, r in pk.sort_values(["arch", "impl", "padding_fraction"]).iterrows():
+            twin = pad.loc[(r.group, r.impl)] if (r.group, r.impl) in pad.index else None
+            mem = (
+                f"{r.saved_bytes / twin.saved_bytes:.2f}"
+                if twin is not None and twin.saved_bytes
+                else "–"
+            )
+            rows.append(
+                [
+                    short_name(r).replace(" packed", ""),
+                    f"{r.padding_fraction:.2f}",
+                    _ratio(r, "fwd", "vs_padded"),
+                    _ratio(r, "train", "vs_padded"),
+                    f"{1 / (1 - r.padding_fraction):.2f}",
+                    mem,
+                    _ratio(r, "train", "vs_builtin") if r.impl != "builtin" else "–",
+                ]
+            )
+        lines.append(
+            _table(
+                rows,
+                [
+                    "cell",
+                    "padding fraction",
+                    "fwd packed/padded",
+                    "train packed/padded",
+                    "ideal",
+                    "saved bytes packed/padded",
+                    "packed train vs built-in packed",
+                ],
+            )
+        )
+        src = sorted(set(ok.lengths_source.dropna()))
+        lines += ["", f"Length sources: {'; '.join(src)}."]
+
+    lines += ["", "## Memory", ""]
+    rows = [
+        [
+            short_name(r),
+            _mib(r.saved_bytes),
+            _fmt(r.saved_tensors, ".0f"),
+            _fmt(
+                r.saved_bytes / r.tokens_valid if r.saved_bytes and r.tokens_valid else None, ",.0f"
+            ),
+            _mib(r.rss_growth_bytes),
+            _mib(r.cuda_peak_bytes),
+        ]
+        for _, r in ok.iterrows()
+    ]
+    lines.append(
+        _table(
+            rows,
+            [
+                "cell",
+                "saved for backward (MiB)",
+                "saved tensors",
+                "saved bytes / token",
+                "peak RSS growth (MiB)",
+                "CUDA peak (MiB)",
+            ],
+        )
+    )
+
+    comp = ok[ok.impl == "compiled"]
+    if not comp.empty:
+        lines += ["", "## torch.compile (compiled)", ""]
+        rows = [
+            [
+                short_name(r),
+                _fmt(r.compile_s, ".1f"),
+                _fmt(r.compile_graphs, ".0f"),
+                _fmt(r.first_fwd_s, ".2f"),
+                _fmt(r.first_train_s, ".2f"),
+                _ratio(r, "fwd", "vs_scratch"),
+                _ratio(r, "train", "vs_scratch"),
+            ]
+            for _, r in comp.iterrows()
+        ]
+        lines.append(
+            _table(
+                rows,
+                [
+                    "cell",
+                    "compile s",
+                    "graphs",
+                    "first fwd s",
+                    "first train s",
+                    "fwd vs scratch",
+                    "train vs scratch",
+                ],
+            )
+        )
+        lines += [
+            "",
+            "Compile time = first forward + first training call minus their steady-state "
+            "medians; steady-state numbers above exclude it. Only the per-step cell function is "
+            "compiled (one graph per grad mode, plus a dynamic-batch graph for packed input).",
+        ]
+
+    lines += ["", "## Determinism", ""]
+    if not ok.empty:
+        same = ok.repeat_identical.fillna(False).astype(bool)
+        lines.append(
+            f"{int(same.sum())} of {len(ok)} cells gave bit-identical losses over their fixed "
+            "training steps when run twice from the same seed."
+        )
+        bad = ok[~same]
+        if not bad.empty:
+            lines.append("")
+            lines.append(_table([[short_name(r)] for _, r in bad.iterrows()], ["not identical"]))
+
+    bad = df[df.status != "ok"]
+    if not bad.empty:
+        lines += ["", "## Failed and skipped cells", ""]
+        rows = [
+            [r.cell_id, r.status, str(r.error or "").replace("|", "\\|").replace("\n", " ")[:300]]
+            for _, r in bad.iterrows()
+        ]
+        lines.append(_table(rows, ["cell", "status", "error / reason"]))
+
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "```",
+        f"python -m bench run --matrix {matrix.get('name', 'quick')} --run-id {run_id}",
+        f"python -m bench report {run_id}",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(
+    run_id: str, *, results_dir: Path | str = "results", out_dir: Path | str | None = None
+) -> Path:
+    store = resolve_run(results_dir, run_id)
+    records = store.latest()
+    manifest = store.read_manifest()
+    out = Path(out_dir) if out_dir else Path("reports") / store.run_id
+    out.mkdir(parents=True, exist_ok=True)
+    plot_files = plots.all_plots(frame(records), out) if records else {}
+    path = out / "README.md"
+    path.write_text(render(store.run_id, manifest, records, plot_files), encoding="utf-8")
+    return path

@@ -1,0 +1,437 @@
+"""Reproduce the documents: recipes × seeds → results → reproduction report.
+
+Each (recipe, seed, device) is one cell. Results go to ``results/<run-id>/``
+through the same append-only store as the throughput bench (resumable, a
+failed recipe recorded with its error while the rest go on), each line with
+the run's provenance. ``report`` turns a run into ``reports/reproduction/``:
+per document, reference | ours (mean ± std, min–max over seeds) | verdict —
+computed by rnnsuite.recipes.verdicts — plus learning curves of every seed
+over the document's own curve, and generated text beside the document's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from . import kexpr
+from .provenance import collect, now_iso
+from .results import ResultStore, check_run_id
+
+MATRIX = Path(__file__).with_name("matrices") / "reproduce.toml"
+DOCUMENTS = {
+    "ai4b": "AI-For-Beginners — AG News classification (seed 000)",
+    "fastbook": "fastbook ch. 12 — Human Numbers language models (seed 001)",
+    "element": "Element-Research rnn tutorial — behaviours (seed 002)",
+    "udacity": "Udacity RNN summary — attention on English–French (seed 003)",
+    "d2l": "d2l Modern RNN — Time Machine and English–French (seed 004)",
+}
+FIELDS = ("recipe", "document", "task", "seed", "device")
+
+
+def load_matrix(path: Path = MATRIX) -> dict[str, Any]:
+    from rnnsuite.recipes import RECIPES
+
+    with open(path, "rb") as fh:
+        m = tomllib.load(fh)
+    unknown = [r for r in m.get("recipes", []) if r not in RECIPES]
+    if unknown:
+        raise ValueError(f"{path}: key 'recipes' names unknown recipes {unknown}")
+    if not m.get("seeds"):
+        raise ValueError(f"{path}: key 'seeds' must list at least one seed")
+    return m
+
+
+def plan(recipes: list[str], seeds: list[int], device: str, k: str | None) -> list[dict]:
+    from rnnsuite.recipes import RECIPES
+
+    pred = kexpr.parse(k, FIELDS) if k else None
+    cells = []
+    for name in recipes:
+        for seed in seeds:
+            spec = RECIPES[name]
+            fields = {
+                "recipe": name,
+                "document": spec["document"],
+                "task": spec["task"],
+                "seed": str(seed),
+                "device": device,
+            }
+            words = {name, spec["document"], spec["task"], device}
+            if pred is None or pred(words, fields):
+                cells.append({**fields, "seed": seed, "cell_id": f"{name}-s{seed}-{device}"})
+    return cells
+
+
+def run(
+    run_id: str,
+    *,
+    results_dir: Path,
+    k: str | None = None,
+    seeds: list[int] | None = None,
+    device: str = "cpu",
+    limits: dict[str, int] | None = None,
+    matrix_path: Path = MATRIX,
+    threads: int | None = None,
+    echo=print,
+) -> tuple[int, int]:
+    """Run every selected cell not already recorded. Returns (ok, failed).
+
+    `threads` (default: the matrix's, else torch's) is set before anything runs: these
+    models are small, and two OpenMP threads on a busy 2-core machine can run ten times
+    slower than one."""
+    import torch
+
+    from rnnsuite.recipes import run_recipe
+
+    m = load_matrix(matrix_path)
+    threads = threads or m.get("threads")
+    if threads:
+        torch.set_num_threads(int(threads))
+    seeds = seeds or list(m["seeds"])
+    cells = plan(list(m["recipes"]), seeds, device, k)
+    store = ResultStore(Path(results_dir) / check_run_id(run_id))
+    done = store.finished_ids(retry_failed=True)
+    todo = [c for c in cells if c["cell_id"] not in done]
+    estimate = m.get("estimate_s", {})
+    eta = sum(float(estimate.get(c["recipe"], 60)) for c in todo)
+    echo(
+        f"reproduce: {len(cells)} cells selected, {len(cells) - len(todo)} already done, "
+        f"{len(todo)} to run; estimated {eta / 60:.0f} min on a 2-core CPU"
+    )
+    started = now_iso()
+    if store.read_manifest() is None:
+        store.write_manifest(
+            {
+                "run_id": run_id,
+                "kind": "reproduce",
+                "matrix": str(matrix_path),
+                "started_at": started,
+                "seeds": seeds,
+                "k": k,
+                "limits": limits,
+            }
+        )
+    prov = collect(device, started)
+    ok = failed = 0
+    for i, cell in enumerate(todo, 1):
+        t0 = time.perf_counter()
+        rec: dict[str, Any] = {
+            "cell_id": cell["cell_id"],
+            "kind": "recipe",
+            "cell": cell,
+            "provenance": prov,
+            "started_at": now_iso(),
+            "limits": limits or {},
+        }
+        try:
+            result = run_recipe(cell["recipe"], seed=cell["seed"], device=device, limits=limits)
+            rec.update(status="ok", result=result)
+            ok += 1
+        except Exception as e:  # a failed recipe is recorded; the others go on
+            rec.update(
+                status="failed",
+                error=f"{type(e).__name__}: {e}",
+                traceback="".join(traceback.format_exception(e))[-4000:],
+            )
+            failed += 1
+        rec["seconds"] = time.perf_counter() - t0
+        store.append(rec)
+        echo(f"[{i}/{len(todo)}] {cell['cell_id']}: {rec['status']} in {rec['seconds']:.0f}s")
+    return ok, failed
+
+
+# -- report ---------------------------------------------------------------------------------
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+def report(run_id: str, *, results_dir: Path, out_dir: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rnnsuite.recipes import RECIPES
+    from rnnsuite.recipes.verdicts import judge, load_references
+
+    store = ResultStore(Path(results_dir) / check_run_id(run_id))
+    recs = [r for r in store.latest() if r.get("kind") == "recipe"]
+    if not recs:
+        raise ValueError(f"run {run_id!r} in {results_dir} has no recipe results")
+    refs = load_references()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    by_recipe: dict[str, list[dict]] = defaultdict(list)
+    failures = []
+    for r in recs:
+        if r["status"] == "ok":
+            by_recipe[r["cell"]["recipe"]].append(r["result"])
+        else:
+            failures.append(r)
+    prov = recs[0]["provenance"]
+    lines = [
+        "# Reproduction of the reference documents",
+        "",
+        f"Run `{run_id}`, started {prov['run_started_at']}; {prov['device_name']}, "
+        f"{'/'.join(sorted({str(r['provenance']['torch_threads']) for r in recs}))} torch "
+        f"thread(s), torch {prov['torch_version']}, commit "
+        f"`{(prov.get('git_commit') or 'unknown')[:10]}`{' (dirty)' if prov.get('git_dirty') else ''}.",
+        f"Every number below is read from `results/{run_id}/results.jsonl`; verdicts are computed "
+        "by `rnnsuite.recipes.verdicts` from `rnnsuite/recipes/references.toml`.",
+        "",
+        "Verdicts: **reproduced** — mean within tolerance of the reference, or better; "
+        "**within spread** — the reference lies inside our seeds' range (± tolerance); "
+        "**not reproduced** — neither; **needs the full train.csv** — the run used partial data.",
+        "",
+    ]
+    notes = sorted({n for res in by_recipe.values() for x in res for n in x.get("notes", [])})
+    if notes:
+        lines += ["> **Data note:** " + "; ".join(notes), ""]
+    verdict_count: dict[str, int] = defaultdict(int)
+    for doc, title in DOCUMENTS.items():
+        names = [n for n in RECIPES if RECIPES[n]["document"] == doc and n in by_recipe]
+        if not names:
+            continue
+        lines += [
+            f"## {title}",
+            "",
+            "| recipe | metric | reference | ours | verdict |",
+            "|---|---|---|---|---|",
+        ]
+        for name in names:
+            results = by_recipe[name]
+            partial = any(x.get("partial_data") for x in results)
+            for metric, ref in refs.get(name, {}).get("metrics", {}).items():
+                vals = [x["metrics"][metric] for x in results if metric in x["metrics"]]
+                if not vals:
+                    continue
+                j = judge(metric, vals, ref, partial_data=partial)
+                verdict_count[j.verdict] += 1
+                cause = (
+                    f" — {ref['likely_cause']}"
+                    if ref.get("likely_cause") and j.verdict == "not reproduced"
+                    else ""
+                )
+                lines.append(
+                    f"| {name} | {ref.get('label', metric)} | {_fmt(ref['reference'])} | "
+                    f"{j.ours()} | **{j.verdict}**{cause} |"
+                )
+            if not refs.get(name, {}).get("metrics"):
+                first = results[0]["metrics"]
+                shown = ", ".join(f"{k} {_fmt(v)}" for k, v in first.items())
+                lines.append(f"| {name} | (no number printed; measured) | — | {shown} | reported |")
+        lines.append("")
+        lines += _doc_extras(doc, names, by_recipe, refs, out_dir, plt)
+    if failures:
+        lines += ["## Failed cells", ""]
+        lines += [f"- `{f['cell_id']}`: {f['error']}" for f in failures]
+        lines.append("")
+    lines += ["## Run times", "", "| recipe | seeds | mean seconds |", "|---|---|---|"]
+    for name, results in by_recipe.items():
+        lines.append(
+            f"| {name} | {len(results)} | {sum(x['seconds'] for x in results) / len(results):.0f} |"
+        )
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(verdict_count.items()))
+    lines.insert(2, f"**Summary:** {summary}.\n")
+    path = out_dir / "README.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _doc_extras(doc, names, by_recipe, refs, out_dir: Path, plt) -> list[str]:
+    """Curves, tables and text beside the document's."""
+    from rnnsuite.recipes.verdicts import judge
+
+    out: list[str] = []
+    if doc == "ai4b":
+        fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+        for ax, name in zip(axes[0], names, strict=True):
+            ref = refs.get(name, {}).get("curve", {}).get("points", [])
+            if ref:
+                ax.plot(*zip(*ref, strict=True), "k-", lw=2, label="document")
+            for res in by_recipe[name]:
+                pts = res["curves"]["running_accuracy"]
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), "o-", ms=3, label=f"seed {res['seed']}")
+            ax.set(title=name, xlabel="training samples", ylabel="running train accuracy")
+            ax.legend(fontsize=7)
+        _save(fig, out_dir / "ai4b_running_accuracy.png", plt)
+        out += [
+            "![running accuracy](ai4b_running_accuracy.png)",
+            "",
+            "Running train accuracy at the sample counts both runs reached:",
+            "",
+            "| recipe | samples | document | ours | verdict |",
+            "|---|---|---|---|---|",
+        ]
+        for name in names:
+            curve = refs.get(name, {}).get("curve", {})
+            ref = {int(s): a for s, a in curve.get("points", [])}
+            ours: dict[int, list[float]] = defaultdict(list)
+            for res in by_recipe[name]:
+                for s, a in res["curves"]["running_accuracy"]:
+                    ours[s].append(a)
+            rule = {"better": "match", "tolerance": curve.get("tolerance", 0.04)}
+            for s in sorted(set(ref) & set(ours)):
+                j = judge(f"acc@{s}", ours[s], {**rule, "reference": ref[s]})
+                cause = (
+                    f" — {curve['likely_cause']}"
+                    if j.verdict == "not reproduced" and curve.get("likely_cause")
+                    else ""
+                )
+                out.append(
+                    f"| {name} | {s:,} | {ref[s]:.4f} | {j.ours()} | **{j.verdict}**{cause} |"
+                )
+        out.append("")
+    elif doc == "fastbook":
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+        for i, name in enumerate(names):
+            color = f"C{i}"
+            table = refs.get(name, {}).get("table", {}).get("rows", [])
+            if table:
+                axes[0].plot(
+                    [r[0] for r in table],
+                    [r[3] for r in table],
+                    "-",
+                    color=color,
+                    lw=2.5,
+                    alpha=0.5,
+                    label=f"{name} (document)",
+                )
+                axes[1].plot(
+                    [r[0] for r in table],
+                    [r[2] for r in table],
+                    "-",
+                    color=color,
+                    lw=2.5,
+                    alpha=0.5,
+                )
+            for res in by_recipe[name]:
+                ep = res["curves"]["epochs"]
+                axes[0].plot(
+                    [e["epoch"] for e in ep], [e["accuracy"] for e in ep], "--", color=color, lw=1
+                )
+                axes[1].plot(
+                    [e["epoch"] for e in ep], [e["valid_loss"] for e in ep], "--", color=color, lw=1
+                )
+        axes[0].set(
+            title="validation accuracy (thick: document, dashed: our seeds)",
+            xlabel="epoch",
+            ylabel="accuracy",
+        )
+        axes[1].set(title="validation loss", xlabel="epoch", ylabel="loss")
+        axes[0].legend(fontsize=7)
+        _save(fig, out_dir / "fastbook_epochs.png", plt)
+        out += ["![per-epoch curves](fastbook_epochs.png)", ""]
+    elif doc == "d2l":
+        tm = [n for n in names if RECIPES_TASK(n) == "time_machine"]
+        if tm:
+            fig, ax = plt.subplots(figsize=(7, 3.8))
+            for i, name in enumerate(tm):
+                for res in by_recipe[name]:
+                    ep = res["curves"]["epochs"]
+                    ax.plot(
+                        [e["epoch"] for e in ep],
+                        [e["valid_ppl"] for e in ep],
+                        color=f"C{i}",
+                        label=name if res is by_recipe[name][0] else None,
+                    )
+            ax.set(
+                title="Time Machine validation perplexity",
+                xlabel="epoch",
+                ylabel="perplexity",
+                yscale="log",
+            )
+            ax.legend(fontsize=7)
+            _save(fig, out_dir / "d2l_time_machine.png", plt)
+            out += [
+                "![perplexity](d2l_time_machine.png)",
+                "",
+                '| recipe | validation perplexity | continuation of "time traveller" (ours, seed '
+                "0) | the document's |",
+                "|---|---|---|---|",
+            ]
+            for name in tm:
+                res = by_recipe[name][0]
+                doc_text = refs.get(name, {}).get("text", {}).get("continuation", "")
+                out.append(
+                    f"| {name} | {res['metrics']['valid_ppl']:.2f} | "
+                    f"`{res['samples']['continuation']}` | `{doc_text}` |"
+                )
+            out.append("")
+    if doc in ("d2l", "udacity"):
+        mt = [n for n in names if RECIPES_TASK(n) == "translation"]
+        if mt:
+            out += [
+                "| recipe | corpus BLEU (sacrebleu, validation) | mean d2l BLEU of the four "
+                "examples | validation loss |",
+                "|---|---|---|---|",
+            ]
+            for name in mt:
+                rs = by_recipe[name]
+                out.append(
+                    f"| {name} | {_mean(rs, 'corpus_bleu'):.2f} | "
+                    f"{_mean(rs, 'bleu_examples_mean'):.3f} | {_mean(rs, 'valid_loss'):.3f} |"
+                )
+            out += [
+                "",
+                "Translations of the four example sentences (seed 0) beside the document's:",
+                "",
+                "| recipe | source | document | ours | BLEU (document → ours) |",
+                "|---|---|---|---|---|",
+            ]
+            doc_ex = {e["source"]: e for e in refs.get("mt_seq2seq", {}).get("examples", [])}
+            for name in mt:
+                for ex in by_recipe[name][0]["samples"]["examples"]:
+                    d = doc_ex.get(ex["source"], {})
+                    out.append(
+                        f"| {name} | {ex['source']} | {d.get('prediction', '')} | "
+                        f"{ex['prediction']} | {d.get('bleu', float('nan')):.3f} → "
+                        f"{ex['bleu']:.3f} |"
+                    )
+            out.append("")
+    if doc == "element":
+        songs = [n for n in names if RECIPES_TASK(n) == "song_acceptor"]
+        if songs:
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+            for i, name in enumerate(songs):
+                for res in by_recipe[name]:
+                    c = res["curves"]["bce"]
+                    ax.plot(
+                        *zip(*c, strict=True),
+                        color=f"C{i}",
+                        lw=1,
+                        label=name if res is by_recipe[name][0] else None,
+                    )
+            ax.set(title="song 5-gram acceptor: BCE", xlabel="step", ylabel="loss", yscale="log")
+            ax.legend(fontsize=7)
+            _save(fig, out_dir / "element_song.png", plt)
+            out += ["![acceptor loss](element_song.png)", ""]
+    return out
+
+
+def RECIPES_TASK(name: str) -> str:
+    from rnnsuite.recipes import RECIPES
+
+    return RECIPES[name]["task"]
+
+
+def _mean(results: list[dict], key: str) -> float:
+    vals = [r["metrics"][key] for r in results if key in r["metrics"]]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+def _save(fig, path: Path, plt) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

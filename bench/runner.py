@@ -1,0 +1,245 @@
+"""Run a matrix: expand, select, resume, measure group by group, append, show progress.
+
+The run directory is ``<results_dir>/<run_id>/``. Rerunning with the same run
+id resumes: cells already recorded are skipped (``retry_failed`` measures
+failed ones again), and a group with some cells missing is measured whole —
+its references must be timed alongside — but only the missing cells are
+written. Cells on a device this machine lacks are recorded as ``skipped``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import matrix as matrix_mod
+from .cells import Cell, expand, groups, present_devices, select
+from .kexpr import KExprError
+from .measure import measure_group, skipped_record
+from .provenance import collect, now_iso
+from .results import ResultsError, ResultStore, check_run_id
+from .timing import Timer, injection_from_env
+
+
+class UsageError(ValueError):
+    """Bad command-line input: exit code 2."""
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    directory: Path
+    selected: int
+    already_done: int
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    failed_ids: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    interrupted: bool = False
+
+
+def plan(
+    matrix_name: str,
+    *,
+    k: str | None = None,
+    devices: list[str] | None = None,
+    seeds: list[int] | None = None,
+    timing: bool | None = None,
+) -> tuple[matrix_mod.Matrix, list[Cell]]:
+    """Load the matrix and return the selected cells; UsageError/MatrixError on bad input."""
+    m = matrix_mod.load(matrix_name)
+    cells = expand(m, seeds=seeds, devices=devices)
+    try:
+        cells = select(cells, k)
+    except KExprError as e:
+        raise UsageError(f"-k: {e}") from None
+    if not cells:
+        raise UsageError(
+            f"-k {k!r} selects no cell of matrix {m.name!r}" if k else f"matrix {m.name} is empty"
+        )
+    if timing is not None:
+        cells = [replace(c, settings={**c.settings, "timing": timing}) for c in cells]
+    return m, cells
+
+
+def default_run_id(matrix_name: str) -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{matrix_name}-{stamp}"
+
+
+def _progress(quiet: bool):
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True, quiet=quiet)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("cells"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=quiet,
+    )
+    return console, progress
+
+
+def run(
+    matrix_name: str = "quick",
+    *,
+    k: str | None = None,
+    devices: list[str] | None = None,
+    seeds: list[int] | None = None,
+    run_id: str | None = None,
+    results_dir: Path | str = "results",
+    retry_failed: bool = False,
+    timing: bool | None = None,
+    threads: int | None = None,
+    quiet: bool = False,
+) -> RunSummary:
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        inject = injection_from_env()
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    m, cells = plan(matrix_name, k=k, devices=devices, seeds=seeds, timing=timing)
+    run_id = run_id or default_run_id(m.name)
+    try:
+        check_run_id(run_id)
+    except ResultsError as e:
+        raise UsageError(str(e)) from None
+    store = ResultStore(Path(results_dir) / run_id)
+    started_at = now_iso()
+    manifest = store.read_manifest()
+    if manifest is not None and manifest.get("matrix", {}).get("name") != m.name:
+        raise UsageError(
+            f"run {run_id!r} was started with matrix {manifest.get('matrix', {}).get('name')!r}, "
+            f"not {m.name!r}: use another --run-id"
+        )
+    session = {
+        "started_at": started_at,
+        "pid": os.getpid(),
+        "k": k,
+        "devices": devices,
+        "seeds": seeds,
+        "selected": len(cells),
+        "argv": sys.argv[1:],
+        "injected_slowdown": inject,
+    }
+    if manifest is None:
+        manifest = {
+            "run_id": run_id,
+            "created_at": started_at,
+            "matrix": {
+                "name": m.name,
+                "file": str(m.path) if m.path else None,
+                "sha256": hashlib.sha256(m.text.encode()).hexdigest(),
+                "description": m.description,
+            },
+            "sessions": [],
+        }
+    manifest["sessions"].append(session)
+    manifest["cell_ids"] = list(
+        dict.fromkeys([*manifest.get("cell_ids", []), *(c.id for c in cells)])
+    )
+    store.write_manifest(manifest)
+
+    present = set(present_devices())
+    latest = {r["cell_id"]: r for r in store.latest()}
+    done = store.finished_ids(retry_failed=retry_failed)
+    todo: set[str] = set()
+    for c in cells:
+        rec = latest.get(c.id)
+        if c.id not in done:
+            todo.add(c.id)
+        elif rec is not None and rec.get("status") == "skipped" and c.device in present:
+            todo.add(c.id)  # skipped earlier for want of the device, which is here now
+    summary = RunSummary(run_id, store.dir, len(cells), len(cells) - len(todo))
+    console, progress = _progress(quiet)
+    console.print(
+        f"bench run [bold]{run_id}[/]: matrix {m.name}, {len(cells)} cells selected, "
+        f"{summary.already_done} already recorded, {len(todo)} to measure"
+        + (f" — INJECTED SLOWDOWN {inject}" if inject else "")
+    )
+    provs: dict[str, dict[str, Any]] = {}
+    timers: dict[str, Timer] = {}
+    overhead: dict[str, float] = {}
+    t0 = time.perf_counter()
+    try:
+        with progress:
+            task = progress.add_task("measuring", total=len(todo))
+            for group in groups(cells):
+                pending = [c for c in group if c.id in todo]
+                if not pending:
+                    continue
+                device = group[0].device
+                progress.update(task, description=f"{group[0].arch} {device} {group[0].block}")
+                if device not in present:
+                    for c in pending:
+                        if latest.get(c.id, {}).get("status") == "skipped":
+                            continue
+                        store.append(
+                            skipped_record(
+                                c, run_id, {"device": device}, f"device {device} not present"
+                            )
+                        )
+                        summary.skipped += 1
+                    progress.advance(task, len(pending))
+                    continue
+                if device not in provs:
+                    provs[device] = collect(device, started_at, inject)
+                    timers[device] = Timer(device, inject)
+                    overhead[device] = timers[device].overhead()
+                records = measure_group(
+                    group,
+                    run_id=run_id,
+                    provenance=provs[device],
+                    timer=timers[device],
+                    harness_overhead_s=overhead[device],
+                )
+                for rec in records:
+                    if rec["cell_id"] not in todo:
+                        continue
+                    rec["elapsed_s"] = rec.pop("group_elapsed_s", None)
+                    store.append(rec)
+                    if rec["status"] == "ok":
+                        summary.ok += 1
+                    else:
+                        summary.failed += 1
+                        summary.failed_ids.append(rec["cell_id"])
+                        console.print(
+                            f"[red]failed[/] {rec['cell_id']}: {rec.get('error', '')[:200]}"
+                        )
+                progress.advance(task, len(pending))
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        console.print(
+            f"[yellow]interrupted[/]: every finished cell is saved; rerun with "
+            f"--run-id {run_id} to resume"
+        )
+    summary.elapsed_s = time.perf_counter() - t0
+    console.print(
+        f"done in {summary.elapsed_s:.0f}s: {summary.ok} ok, {summary.failed} failed, "
+        f"{summary.skipped} skipped, {summary.already_done} from before → {store.results_path}"
+    )
+    return summary

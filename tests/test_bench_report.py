@@ -1,0 +1,174 @@
+"""Measurement pieces (FLOPs, saved bytes, regularized workloads, compiled cells) and the
+report: README with tables and PNG plots written from a tiny real run."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+import rnnsuite
+from bench import flops, lengths
+from bench.cells import Cell
+from bench.impls import build_rnn, compile_cells
+from bench.report import write_report
+from bench.results import ResultStore
+from bench.runner import run
+from bench.workload import Workload
+
+
+def _cell(**kw) -> Cell:
+    base = dict(
+        arch="lstm", impl="scratch", device="cpu", input="padded", layers=1,
+        bidirectional=False, reg="none", size="t", T=5, B=3, I=4, H=6,
+        lengths="uniform", optimizer="none", seed=0,
+    )  # fmt: skip
+    base.update(kw)
+    return Cell(**base, settings={"det_steps": 2})
+
+
+def test_forward_flops_by_hand():
+    # lstm, 1 layer: 2·4H·(I+H) per token for the two products + 14H elementwise
+    assert flops.forward_flops("lstm", I=4, H=6, layers=1, bidirectional=False, tokens=10) == (
+        10 * (2 * 24 * 10 + 14 * 6)
+    )
+    # bidirectional doubles; layer 2 sees 2H inputs
+    two = flops.forward_flops("rnn", I=4, H=6, layers=2, bidirectional=True, tokens=1)
+    assert two == 2 * (2 * 6 * (4 + 6) + 3 * 6) + 2 * (2 * 6 * (12 + 6) + 3 * 6)
+    assert flops.train_flops(7) == 21
+
+
+def test_lengths_draws_are_seeded_and_in_range():
+    a, info = lengths.draw("agnews", 64, 32, seed=3)
+    b, _ = lengths.draw("agnews", 64, 32, seed=3)
+    assert a == b and all(1 <= v <= 64 for v in a)
+    assert info["tokens_valid"] == sum(a) and 0 < info["padding_fraction"] < 1
+    assert info["source"]  # the real file or the synthetic stand-in, named either way
+    full, info = lengths.draw("full", 8, 4, seed=0)
+    assert full == [8] * 4 and info["padding_fraction"] == 0
+
+
+def test_saved_bytes_are_deterministic_and_packing_saves_less():
+    padded = Workload(_cell(lengths="uniform", T=20, B=8))
+    packed = Workload(_cell(lengths="uniform", T=20, B=8, input="packed"))
+    a = padded.saved_bytes()
+    assert a == padded.saved_bytes() and a["saved_bytes"] > 0
+    assert packed.saved_bytes()["saved_bytes"] < a["saved_bytes"]
+
+
+@pytest.mark.parametrize(
+    "reg", ["weight_drop", "locked_dropout", "embedding_dropout", "ar_tar", "awd"]
+)
+@pytest.mark.parametrize("inp", ["padded", "packed"])
+def test_every_regularizer_trains_deterministically(reg, inp):
+    w = Workload(_cell(reg=reg, input=inp, layers=2, optimizer="sgd"))
+    a, b = w.losses(2), w.losses(2)
+    assert a == b and all(torch.isfinite(torch.tensor(a)))
+    w.forward()
+
+
+def test_implementations_start_from_the_same_weights():
+    kw = dict(input_size=4, hidden_size=6, num_layers=2, bidirectional=True, seed=5)
+    s = build_rnn("gru", "scratch", **kw)
+    b = build_rnn("gru", "builtin", **kw)
+    x = torch.randn(7, 3, 4)
+    torch.testing.assert_close(s(x)[0], b(x)[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["rnn", "lstm", "gru_cho"])
+def test_compiled_cells_match_scratch(arch):
+    if not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+        pytest.skip("no C++ compiler: the bench records compiled cells as failed here")
+    torch.manual_seed(0)
+    ref = rnnsuite.build(arch, "scratch", input_size=3, hidden_size=4, bidirectional=True)
+    comp = compile_cells(
+        rnnsuite.build(arch, "scratch", input_size=3, hidden_size=4, bidirectional=True)
+    )
+    rnnsuite.copy_weights(ref, comp)
+    x = torch.randn(5, 2, 3)
+    out_c, out_r = comp(x)[0], ref(x)[0]
+    torch.testing.assert_close(out_c, out_r, rtol=1e-5, atol=1e-6)
+    out_c.square().sum().backward()
+    out_r.square().sum().backward()
+    grads = dict(ref.named_parameters())
+    for name, p in comp.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name].grad, rtol=1e-4, atol=1e-6)
+    with torch.no_grad():
+        torch.testing.assert_close(comp(x)[0], ref(x)[0], rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError):
+        compile_cells(torch.nn.Linear(2, 2))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    toml = root / "tiny.toml"
+    toml.write_text(
+        """
+name = "tinyreport"
+[fixed]
+warmup = 0
+repeats = 2
+det_steps = 1
+lengths = "agnews"
+threads = 1
+[[blocks]]
+name = "impls"
+axes = { arch = ["lstm", "gru", "rnn", "gru_cho"], impl = ["scratch", "builtin"], input = ["padded", "packed"] }
+fixed = { size = "T64-B4-I8-H8" }
+[[blocks]]
+name = "layers"
+axes = { layers = [1, 2], impl = ["scratch", "builtin"] }
+fixed = { arch = "lstm", size = "T8-B4-I8-H8" }
+[[blocks]]
+name = "seqlen"
+axes = { size = ["T4-B4-I8-H8", "T16-B4-I8-H8"], impl = ["scratch", "builtin"] }
+fixed = { arch = "gru", lengths = "full" }
+"""
+    )
+    s = run(str(toml), run_id="rep", results_dir=root / "results", quiet=True)
+    assert s.failed == 0
+    return root, s
+
+
+def test_report_has_tables_plots_and_findings(tiny_run):
+    root, s = tiny_run
+    path = write_report("rep", results_dir=root / "results", out_dir=root / "reports" / "rep")
+    text = path.read_text()
+    for heading in (
+        "## Environment",
+        "## Findings",
+        "## Throughput, ratios and FLOP fraction",
+        "## Packed vs padded",
+        "## Memory",
+        "## Determinism",
+    ):
+        assert heading in text
+    pngs = sorted(p.name for p in path.parent.glob("*.png"))
+    assert pngs == sorted(
+        [
+            "throughput_by_arch.png",
+            "ratio_scratch_builtin.png",
+            "packed_vs_padded.png",
+            "scaling_layers.png",
+            "scaling_seqlen.png",
+            "memory.png",
+        ]
+    )
+    for png in pngs:
+        assert f"]({png})" in text
+        assert (path.parent / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # every cell of the run has a row; the numbers come from results.jsonl
+    recs = ResultStore(s.directory).latest()
+    assert text.count("| lstm ") + text.count("| gru ") + text.count("| rnn ") >= len(recs)
+    assert "bit-identical" in text and "pytorch/pytorch#149194" in text
+
+
+def test_report_lists_failed_cells(tiny_run, monkeypatch):
+    root, _ = tiny_run
+    monkeypatch.setenv("RNNSUITE_BENCH_INJECT_FAULT", "rnn and builtin and padded")
+    run(str(root / "tiny.toml"), k="rnn and impls", run_id="withfail",
+        results_dir=root / "results", quiet=True, timing=False)  # fmt: skip
+    text = write_report("withfail", results_dir=root / "results", out_dir=root / "r2").read_text()
+    assert "## Failed and skipped cells" in text and "injected fault" in text
