@@ -162,3 +162,35 @@ def test_seq2seq_shapes_masking_and_greedy(decoder):
         assert weights[1, :, 4:].max() < 1e-6 and weights[2, :, 2:].max() < 1e-6
     out = model.greedy(src, valid, bos=1, eos=2, num_steps=6)
     assert len(out) == 3 and all(2 not in row and len(row) <= 6 for row in out)
+
+
+def test_ar_tar_wiring_in_the_fastai_loop(monkeypatch):
+    """AR sees the dropped-out output, TAR the raw output (time on dim 1), training only."""
+    from rnnsuite.train import loops
+
+    calls = []
+    real_ar, real_tar = loops.ar_loss, loops.tar_loss
+
+    def spy_ar(out, alpha):
+        calls.append(("ar", out, alpha))
+        return real_ar(out, alpha)
+
+    def spy_tar(raw, beta, time_dim=0):
+        calls.append(("tar", raw, beta, time_dim))
+        return real_tar(raw, beta, time_dim)
+
+    monkeypatch.setattr(loops, "ar_loss", spy_ar)
+    monkeypatch.setattr(loops, "tar_loss", spy_tar)
+    torch.manual_seed(0)
+    lm = WordLM(12, 8, 2, arch="lstm", impl="builtin", dropout=0.5, tie=True)
+    outputs = []
+    lm.register_forward_hook(lambda m, i, o: outputs.append((m.training, o)))
+    x = torch.randint(0, 12, (2, 4, 5))
+    batches = [(x[0], x[1]), (x[1], x[0])]
+    loops.fit_one_cycle_lm(lm, batches, batches[:1], epochs=1, lr_max=1e-2, alpha=2.0, beta=1.0)
+    train_outs = [o for training, o in outputs if training]
+    assert len(calls) == 4 and len(train_outs) == 2  # two training batches, none in validation
+    for k, (_, raw, dropped) in enumerate(train_outs):
+        ar, tar = calls[2 * k], calls[2 * k + 1]
+        assert ar[0] == "ar" and ar[1] is dropped and ar[2] == 2.0
+        assert tar[0] == "tar" and tar[1] is raw and tar[2] == 1.0 and tar[3] == 1
