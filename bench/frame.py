@@ -78,6 +78,8 @@ def row(rec: dict[str, Any]) -> dict[str, Any]:
     r["elapsed_s"] = rec.get("elapsed_s")
     prov = rec.get("provenance", {})
     r["torch_threads"] = prov.get("torch_threads")
+    r["load_1m"] = (prov.get("load_avg") or [None])[0]
+    r["cut_by_budget"] = _get(rec, "timing", "cut_by_budget")
     r["injected"] = ",".join(f"{k}:{v}" for k, v in (prov.get("injected_slowdown") or {}).items())
     return r
 

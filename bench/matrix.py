@@ -29,15 +29,14 @@ an empty product — raises :class:`MatrixError` naming the file and the key.
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 try:
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    tomllib = None  # type: ignore[assignment]
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backport
+    import tomli as tomllib  # type: ignore[no-redef]
 
 import rnnsuite
 
@@ -160,6 +159,7 @@ SETTING_KEYS: dict[str, tuple[Any, Any]] = {
     "repeats": (_int(1, 10_000), 7),
     "det_steps": (_int(1, 100), 3),
     "timing": (_bool, True),
+    "budget_s": (_int(0, 86_400), 0),  # stop timing a group after this long (>= 3 repeats)
 }
 TOP_KEYS = ("name", "description", "seeds", "fixed", "sizes", "axes", "blocks", "exclude")
 BLOCK_KEYS = ("name", "axes", "fixed", "exclude", "seeds")
@@ -256,8 +256,6 @@ def load(name_or_path: str) -> Matrix:
 
 
 def loads(text: str, source: str = "<matrix>", path: Path | None = None) -> Matrix:
-    if tomllib is None:  # pragma: no cover
-        raise MatrixError(source, "", f"needs Python >= 3.11 (tomllib); this is {sys.version}")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -214,12 +214,14 @@ def _measure_group(cells, run_id, provenance, timer, harness_overhead_s, t_start
             name: Variant(f"matmul_{name}", "matmul", {"fwd": fn})
             for name, (fn, _) in probes.items()
         }
-        interleave(
+        repeats = int(settings.get("repeats", 7))
+        timed = interleave(
             [*variants, *mm.values()],
             modes=MODES,
             warmup=int(settings.get("warmup", 2)),
-            repeats=int(settings.get("repeats", 7)),
+            repeats=repeats,
             timer=timer,
+            budget_s=float(settings.get("budget_s", 0) or 0),
         )
         rates = {
             name: probes[name][1] / summary(v.times["fwd"])["median_s"] for name, v in mm.items()
@@ -235,7 +237,12 @@ def _measure_group(cells, run_id, provenance, timer, harness_overhead_s, t_start
                 _fail(rec, "timing", v.error)
                 continue
             tokens = rec["workload"]["tokens_valid"]
-            timing: dict[str, Any] = {"timer_overhead_s": harness_overhead_s}
+            timing: dict[str, Any] = {
+                "timer_overhead_s": harness_overhead_s,
+                "repeats_planned": repeats,
+                "repeats_timed": timed,
+                "cut_by_budget": timed < repeats,
+            }
             w = work[c.id]
             for mode in MODES:
                 s = summary(v.times[mode])

@@ -29,6 +29,13 @@ def _ordered(values, order):
     return [v for v in order if v in set(values)] + sorted(set(values) - set(order))
 
 
+def _threads_text(r) -> str:
+    n = r.get("torch_threads")
+    if n is None or pd.isna(n):
+        return "default threads"
+    return f"{int(n)} thread" + ("s" if int(n) != 1 else "")
+
+
 def headline_cells(df: pd.DataFrame) -> pd.DataFrame:
     """Cells of the shape most architectures were measured at: 1 layer, one direction,
     no regularizer or optimizer, padded or packed — the 'performance bar' cells."""
@@ -40,9 +47,19 @@ def headline_cells(df: pd.DataFrame) -> pd.DataFrame:
     ]
     if base.empty:
         return base
-    counts = base.groupby(["spec", "lengths"]).arch.nunique().sort_values(ascending=False)
-    spec, lengths = counts.index[0]
-    return base[(base.spec == spec) & (base.lengths == lengths)]
+    counts = (
+        base.groupby(["spec", "lengths", "threads", "device", "seed"])
+        .arch.nunique()
+        .sort_values(ascending=False, kind="stable")
+    )
+    spec, lengths, threads, device, seed = counts.index[0]
+    return base[
+        (base.spec == spec)
+        & (base.lengths == lengths)
+        & (base.threads == threads)
+        & (base.device == device)
+        & (base.seed == seed)
+    ]
 
 
 def throughput_by_arch(df: pd.DataFrame, path: Path) -> Path | None:
@@ -88,7 +105,10 @@ def throughput_by_arch(df: pd.DataFrame, path: Path) -> Path | None:
             ax.grid(axis="y", alpha=0.3)
     axes[0][0].legend()
     r0 = h.iloc[0]
-    fig.suptitle(f"Throughput by architecture and implementation — {r0.spec}, lengths {r0.lengths}")
+    fig.suptitle(
+        f"Throughput by architecture and implementation — {r0.spec}, lengths {r0.lengths}, "
+        + _threads_text(r0)
+    )
     return _save(fig, path)
 
 
@@ -126,7 +146,8 @@ def ratio_scratch_builtin(df: pd.DataFrame, path: Path) -> Path | None:
     ax.set_xticks(range(len(archs)), archs)
     ax.set_ylabel("scratch / built-in throughput")
     ax.set_title(
-        f"Scratch vs built-in, {h.iloc[0].spec} (median of per-repeat ratios; bars = IQR)\n"
+        f"Scratch vs built-in, {h.iloc[0].spec}, {_threads_text(h.iloc[0])} "
+        "(median of per-repeat ratios; bars = IQR)\n"
         "bars: fwd+bwd ≥ 1.0 (solid), forward ≥ 0.8 (dashed)"
     )
     ax.legend(fontsize=8, ncol=2)
@@ -170,9 +191,9 @@ def scaling(df: pd.DataFrame, path: Path, dim: str) -> Path | None:
     d = df[df.train_tok_s.notna() & (df.reg == "none") & (df.optimizer == "none")]
     if dim == "T":
         d = d[(d.lengths == "full") & (d.layers == 1) & (~d.bidirectional.astype(bool))]
-        family = ["B", "I", "H", "lengths", "device"]
+        family = ["B", "I", "H", "lengths", "device", "threads", "seed"]
     else:
-        family = ["T", "B", "I", "H", "lengths", "device"]
+        family = ["T", "B", "I", "H", "lengths", "device", "threads", "seed"]
     if d.empty:
         return None
     spread = d.groupby(family)[dim].nunique()
@@ -210,7 +231,7 @@ def scaling(df: pd.DataFrame, path: Path, dim: str) -> Path | None:
         ax.set_title(("forward only" if mode == "fwd" else "training step") + f" vs {dim}")
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7, ncol=2 if len(lines) > 6 else 1)
-    shape = f"B={fam['B']} I={fam['I']} H={fam['H']}"
+    shape = f"B={fam['B']} I={fam['I']} H={fam['H']}, " + _threads_text(d.iloc[0])
     if dim == "layers":
         shape = f"T={fam['T']} " + shape + f", lengths {fam['lengths']}"
     fig.suptitle(
@@ -257,7 +278,10 @@ def memory(df: pd.DataFrame, path: Path) -> Path | None:
         ax.set_ylabel("MiB")
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"Memory per training step — {h.iloc[0].spec}, lengths {h.iloc[0].lengths}")
+    fig.suptitle(
+        f"Memory per training step — {h.iloc[0].spec}, lengths {h.iloc[0].lengths}, "
+        + _threads_text(h.iloc[0])
+    )
     return _save(fig, path)
 
 

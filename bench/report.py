@@ -71,6 +71,8 @@ def bar_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     for label, mode, inp, threshold in BARS:
         for arch in BAR_ARCHS:
             sub = ok[(ok.arch == arch) & (ok.input == inp)]
+            if inp == "packed":  # the packed bar is about real lengths
+                sub = sub[sub.lengths == "agnews"]
             for _, r in sub.iterrows():
                 m = r.get(f"{mode}_vs_builtin")
                 if m is None or pd.isna(m):
@@ -80,6 +82,7 @@ def bar_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
                         "bar": label,
                         "arch": arch,
                         "threads": int(r.torch_threads) if pd.notna(r.torch_threads) else None,
+                        "load": r.load_1m,
                         "seed": r.seed,
                         "lengths": r.lengths,
                         "ratio": m,
@@ -265,7 +268,15 @@ def render(
     lines += ["", "## Findings", ""]
     lines += [f"- {s}" for s in findings(df, bars)] or ["- (no ok cells)"]
 
-    lines += ["", "## Performance bars", ""]
+    lines += [
+        "",
+        "## Performance bars",
+        "",
+        "*load* is the machine's 1-minute load average when the cell's group started (2 CPUs; "
+        "other jobs share them). With 2 torch threads a loaded machine stalls every parallel "
+        "region; the single-threaded rows are the steadier reading.",
+        "",
+    ]
     if bars:
         rows = [
             [
@@ -273,13 +284,17 @@ def render(
                 b["arch"],
                 b["lengths"],
                 str(b["threads"] or "–"),
+                _fmt(b["load"], ".1f"),
                 f"{b['ratio']:.2f} ({b['q1']:.2f}–{b['q3']:.2f})",
                 "holds" if b["holds"] else "**misses**",
             ]
             for b in bars
         ]
         lines.append(
-            _table(rows, ["bar", "arch", "lengths", "threads", "scratch / built-in", "verdict"])
+            _table(
+                rows,
+                ["bar", "arch", "lengths", "threads", "load", "scratch / built-in", "verdict"],
+            )
         )
         hmax = ok[["fwd_harness_frac", "train_harness_frac"]].max().max()
         lines += [
@@ -335,7 +350,13 @@ def render(
     )
     lines += [
         "",
-        "FLOP fraction = analytic FLOPs of the cell / its median time, divided by the "
+        (
+            f"{int(ok.cut_by_budget.fillna(False).astype(bool).sum())} cell(s) stopped timing "
+            "early at their group's time budget (fewer repeats, same method). "
+            if "cut_by_budget" in ok and ok.cut_by_budget.fillna(False).astype(bool).any()
+            else ""
+        )
+        + "FLOP fraction = analytic FLOPs of the cell / its median time, divided by the "
         "attainable FLOP/s of a plain matrix multiply of the same shapes timed interleaved "
         "in the same run (training counted as 3× forward).",
     ]

@@ -18,7 +18,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backport
+    import tomli as tomllib  # type: ignore[no-redef]
 
 from . import kexpr
 from .provenance import collect, now_iso

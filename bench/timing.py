@@ -100,15 +100,32 @@ class Variant:
     error: BaseException | None = None
 
 
+MIN_REPEATS = 3
+
+
 def interleave(
-    variants: list[Variant], *, modes: tuple[str, ...], warmup: int, repeats: int, timer: Timer
-) -> None:
-    """Time all variants interleaved; fills ``v.times[mode]``. A variant that raises
-    gets ``v.error`` set and leaves the rotation; the others go on."""
+    variants: list[Variant],
+    *,
+    modes: tuple[str, ...],
+    warmup: int,
+    repeats: int,
+    timer: Timer,
+    budget_s: float = 0.0,
+    clock: Callable[[], float] = time.perf_counter,
+) -> int:
+    """Time all variants interleaved; fills ``v.times[mode]`` and returns the number of
+    timed repeats. A variant that raises gets ``v.error`` set and leaves the rotation;
+    the others go on. With ``budget_s`` > 0 the loop stops early once that many seconds
+    have passed and at least MIN_REPEATS repeats are in (a loaded machine then costs
+    precision, not wall time); the caller records the shortfall."""
     for v in variants:
         for mode in v.calls:
             v.times.setdefault(mode, [])
+    start = clock()
+    done = 0
     for r in range(warmup + repeats):
+        if budget_s > 0 and r >= warmup + min(MIN_REPEATS, repeats) and clock() - start > budget_s:
+            break
         for mode in modes:
             live = [v for v in variants if v.error is None and mode in v.calls]
             if not live:
@@ -122,6 +139,9 @@ def interleave(
                     continue
                 if r >= warmup:
                     v.times[mode].append(t)
+        if r >= warmup:
+            done += 1
+    return done
 
 
 def summary(times: list[float]) -> dict[str, float]:

@@ -15,7 +15,7 @@ from bench import cli, gate
 from bench.compare import compare_frames
 from bench.frame import frame
 from bench.results import ResultStore
-from bench.timing import injection_from_env, pair_ratio, summary
+from bench.timing import Variant, injection_from_env, interleave, pair_ratio, summary
 
 ARCHS = ("lstm", "gru", "rnn")
 
@@ -229,3 +229,32 @@ def test_timing_helpers():
     assert pair_ratio([], [1.0]) is None
     s = summary([1.0, 2.0, 3.0, 4.0])
     assert s["median_s"] == 2.5 and s["n"] == 4 and s["iqr_rel"] == pytest.approx(1.5 / 2.5)
+
+
+def test_interleave_rotates_and_stops_at_its_budget():
+    order = []
+
+    def timer(fn, impl=""):
+        fn()
+        return 1.0
+
+    vs = [Variant(n, n, {"fwd": (lambda n=n: order.append(n))}) for n in "abc"]
+    assert interleave(vs, modes=("fwd",), warmup=1, repeats=4, timer=timer) == 4
+    assert order[:6] == ["a", "b", "c", "b", "c", "a"]  # rotated each repeat
+    assert all(len(v.times["fwd"]) == 4 for v in vs)
+
+    ticks = iter(range(0, 10_000, 10))  # 10 s pass between looks at the clock
+    vs = [Variant(n, n, {"fwd": lambda: None}) for n in "ab"]
+    done = interleave(
+        vs, modes=("fwd",), warmup=1, repeats=50, timer=timer, budget_s=2.5,
+        clock=lambda: float(next(ticks)),
+    )  # fmt: skip
+    assert done == 3  # the budget is long gone, but three repeats are always kept
+    assert all(len(v.times["fwd"]) == 3 for v in vs)
+
+    def boom():
+        raise RuntimeError("x")
+
+    vs = [Variant("ok", "s", {"fwd": lambda: None}), Variant("bad", "b", {"fwd": boom})]
+    interleave(vs, modes=("fwd",), warmup=0, repeats=3, timer=timer)
+    assert isinstance(vs[1].error, RuntimeError) and len(vs[0].times["fwd"]) == 3

@@ -118,6 +118,10 @@ name = "impls"
 axes = { arch = ["lstm", "gru", "rnn", "gru_cho"], impl = ["scratch", "builtin"], input = ["padded", "packed"] }
 fixed = { size = "T64-B4-I8-H8" }
 [[blocks]]
+name = "default-threads"
+axes = { arch = ["lstm", "rnn"], impl = ["scratch", "builtin"], input = ["padded", "packed"] }
+fixed = { size = "T64-B4-I8-H8", threads = 0 }
+[[blocks]]
 name = "layers"
 axes = { layers = [1, 2], impl = ["scratch", "builtin"] }
 fixed = { arch = "lstm", size = "T8-B4-I8-H8" }

@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backport
+    import tomli as tomllib  # type: ignore[no-redef]
 import torch
 
 from .tasks import TASKS

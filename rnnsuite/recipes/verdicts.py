@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backport
+    import tomli as tomllib  # type: ignore[no-redef]
 
 REFERENCES_FILE = Path(__file__).with_name("references.toml")
 VERDICTS = ("reproduced", "within spread", "not reproduced", "needs the full train.csv")
