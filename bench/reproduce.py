@@ -337,7 +337,7 @@ def _doc_extras(doc, names, by_recipe, refs, out_dir: Path, plt) -> list[str]:
         _save(fig, out_dir / "fastbook_epochs.png", plt)
         out += ["![per-epoch curves](fastbook_epochs.png)", ""]
     elif doc == "d2l":
-        tm = [n for n in names if RECIPES_TASK(n) == "time_machine"]
+        tm = [n for n in names if _task(n) == "time_machine"]
         if tm:
             fig, ax = plt.subplots(figsize=(7, 3.8))
             for i, name in enumerate(tm):
@@ -373,7 +373,7 @@ def _doc_extras(doc, names, by_recipe, refs, out_dir: Path, plt) -> list[str]:
                 )
             out.append("")
     if doc in ("d2l", "udacity"):
-        mt = [n for n in names if RECIPES_TASK(n) == "translation"]
+        mt = [n for n in names if _task(n) == "translation"]
         if mt:
             out += [
                 "| recipe | corpus BLEU (sacrebleu, validation) | mean d2l BLEU of the four "
@@ -404,7 +404,7 @@ def _doc_extras(doc, names, by_recipe, refs, out_dir: Path, plt) -> list[str]:
                     )
             out.append("")
     if doc == "element":
-        songs = [n for n in names if RECIPES_TASK(n) == "song_acceptor"]
+        songs = [n for n in names if _task(n) == "song_acceptor"]
         if songs:
             fig, ax = plt.subplots(figsize=(6, 3.5))
             for i, name in enumerate(songs):
@@ -423,7 +423,8 @@ def _doc_extras(doc, names, by_recipe, refs, out_dir: Path, plt) -> list[str]:
     return out
 
 
-def RECIPES_TASK(name: str) -> str:
+def _task(name: str) -> str:
+    """The task kind of a recipe (picks which extra tables and plots a document gets)."""
     from rnnsuite.recipes import RECIPES
 
     return RECIPES[name]["task"]
