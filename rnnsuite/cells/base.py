@@ -16,8 +16,9 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from . import gemm
 
 State = tuple[Tensor, ...]
 StepFn = Callable[[Tensor, State], State]
@@ -63,7 +64,7 @@ class Cell(nn.Module):
 
     def project(self, x: Tensor) -> Tensor:
         """Input projection for all steps at once: (..., I) -> (..., gates*H)."""
-        return F.linear(x, self.weight_ih, self.folded_bias())
+        return gemm.linear(x, self.weight_ih, self.folded_bias())
 
     def recurrent_weight(self) -> Tensor:
         """W_hh with rows in the order the step reads them (torch's, unless a cell says)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from . import gemm
 from .base import Cell, State, StepFn
 
 
@@ -18,7 +19,7 @@ class GRUCell(Cell):
     state_size = 1
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.linear(x, self.weight_ih, self.bias_ih)
+        return gemm.linear(x, self.weight_ih, self.bias_ih)
 
     def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:
         w_hh_t = (self.weight_hh if weight_hh is None else weight_hh).t()

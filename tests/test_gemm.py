@@ -1,0 +1,67 @@
+"""The oneDNN route of the scratch cells' matrix multiplies must be F.linear, values and
+gradients, and must step aside where it cannot serve (float64, Dynamo)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rnnsuite.cells import gemm
+
+needs_onednn = pytest.mark.skipif(
+    not gemm.usable(torch.zeros(1)), reason="this torch build has no oneDNN linear"
+)
+
+
+@needs_onednn
+@pytest.mark.parametrize("shape", [(7, 5, 6), (9, 6)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_matches_f_linear_with_gradients(shape, bias):
+    torch.manual_seed(0)
+    x = torch.randn(*shape, requires_grad=True)
+    w = torch.randn(12, 6, requires_grad=True)
+    b = torch.randn(12, requires_grad=True) if bias else None
+    leaves = [t for t in (x, w, b) if t is not None]
+    g = torch.randn(*shape[:-1], 12)
+
+    ours = gemm.linear(x, w, b)
+    ref = F.linear(x, w, b)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    got = torch.autograd.grad(ours, leaves, g)
+    want = torch.autograd.grad(ref, leaves, g)
+    for a, e in zip(got, want, strict=True):
+        torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-4)
+
+
+@needs_onednn
+def test_linear_without_input_gradient_leaves_it_none():
+    x = torch.randn(4, 6)
+    w = torch.randn(3, 6, requires_grad=True)
+    out = gemm.linear(x, w)
+    out.sum().backward()
+    assert x.grad is None
+    torch.testing.assert_close(w.grad, x.sum(0).expand(3, 6), rtol=1e-5, atol=1e-5)
+
+
+@needs_onednn
+@pytest.mark.parametrize("hint", [1, 8, 32])
+def test_recurrent_matmul_serves_any_batch(hint):
+    """The packed weight is laid out for `hint` rows; a packed sequence's shrinking
+    batch still has to get the right product."""
+    torch.manual_seed(1)
+    w = torch.randn(16, 8)
+    step = gemm.recurrent_matmul(w, hint)
+    for rows in (8, 5, 1):
+        h, add = torch.randn(rows, 8), torch.randn(rows, 16)
+        torch.testing.assert_close(step(h, add), add + h @ w.t(), rtol=1e-5, atol=1e-5)
+
+
+def test_float64_takes_the_ordinary_path():
+    x = torch.randn(3, 4, dtype=torch.float64)
+    assert not gemm.usable(x)
+    w = torch.randn(5, 4, dtype=torch.float64)
+    assert torch.equal(gemm.linear(x, w), F.linear(x, w))
+    step = gemm.recurrent_matmul(w, 3)
+    add = torch.randn(3, 5, dtype=torch.float64)
+    assert torch.equal(step(x, add), torch.addmm(add, x, w.t()))
