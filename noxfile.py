@@ -72,6 +72,14 @@ def reproduce(session: nox.Session) -> None:
 
 
 @nox.session
+def quality(session: nox.Session) -> None:
+    """Train every cell of the quality matrix for its budget (architecture × implementation
+    × layers × regularization × input, Transformer included) and write reports/quality/."""
+    _install(session)
+    session.run("python", "-m", "bench", "quality", *session.posargs, env=_data_env())
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check over the whole tree."""
     session.install("ruff>=0.5")

@@ -140,6 +140,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, metavar="N", help="default: the matrix's (1)")
     p.add_argument("--report-only", action="store_true", help="write the report, run nothing")
 
+    p = sub.add_parser(
+        "quality",
+        help="train the quality matrix's cells and write reports/quality/",
+        description="Train every cell of a quality matrix (default bench/matrices/quality.toml: "
+        "architecture × implementation × layers × regularization × input on Human Numbers, "
+        "Time Machine, AG News and English–French) for its fixed budget, append results to "
+        "results/<run-id>/ (resumable), and write the quality report: metric and "
+        "time-to-target per cell, scratch vs built-in, plots.",
+    )
+    p.add_argument("-k", dest="k", metavar="EXPR", help="e.g. 'human_numbers and reg=awd'")
+    p.add_argument("--matrix", default=None, metavar="PATH", help="a quality matrix TOML file")
+    p.add_argument("--seeds", metavar="LIST", help="replace the matrix's seeds: 0,1,2 or 0-4")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--run-id", default="quality", metavar="ID")
+    p.add_argument("--results-dir", default="results", metavar="DIR")
+    p.add_argument("--out", default=None, metavar="DIR", help="default: reports/<run-id>")
+    p.add_argument("--threads", type=int, metavar="N", help="default: the matrix's (1)")
+    p.add_argument("--report-only", action="store_true", help="write the report, run nothing")
+    p.add_argument("--list", action="store_true", help="list the selected cells and exit")
+
     p = sub.add_parser("list", help="list matrices, or the cells of one", description="List.")
     _add_selection(p)
     return parser
@@ -237,6 +257,9 @@ def _dispatch(args) -> int:
         print(f"reproduction report: {out}")
         return EXIT_FAIL if failed else EXIT_OK
 
+    if args.command == "quality":
+        return _quality(args)
+
     if args.command == "report":
         from .report import write_report
 
@@ -265,3 +288,61 @@ def _dispatch(args) -> int:
             rethreshold_only=args.rethreshold,
         )
     raise AssertionError(args.command)  # pragma: no cover
+
+
+def _check_device(device: str) -> None:
+    from .runner import UsageError
+
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise UsageError(f"--device must be cpu or cuda, got {device!r}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: no CUDA device on this machine")
+
+
+def _quality(args) -> int:
+    from . import quality
+    from .cells import parse_seeds
+    from .runner import UsageError
+
+    matrix = Path(args.matrix) if args.matrix else quality.MATRIX
+    try:
+        m = quality.load_matrix(matrix)
+        seeds = parse_seeds(args.seeds) if args.seeds else None
+        cells = quality.plan(m, args.device, args.k, seeds)
+    except (quality.QualityError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    if args.list:
+        for c in cells:
+            print(c["cell_id"])
+        print(f"{len(cells)} cells in the quality matrix", file=sys.stderr)
+        return EXIT_OK
+    failed = 0
+    if not args.report_only:
+        _check_device(args.device)
+        if not cells:
+            raise UsageError(f"-k {args.k!r} selects no cell of the quality matrix")
+        if args.threads is not None and args.threads < 1:
+            raise UsageError("--threads must be at least 1")
+        _, failed = quality.run(
+            args.run_id,
+            results_dir=Path(args.results_dir),
+            k=args.k,
+            seeds=seeds,
+            device=args.device,
+            matrix_path=matrix,
+            threads=args.threads,
+        )
+    try:
+        out = quality.report(
+            args.run_id,
+            results_dir=Path(args.results_dir),
+            out_dir=Path(args.out) if args.out else None,
+            matrix_path=matrix,
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"quality report: {out}")
+    return EXIT_FAIL if failed else EXIT_OK

@@ -273,6 +273,12 @@ def _validate(data: dict[str, Any], source: str, path: Path | None, text: str) -
             "a recipe matrix, not a throughput one: run it with "
             "`python -m bench reproduce` (or `nox -s reproduce`)",
         )
+    if data.get("kind") == "quality":
+        raise err(
+            "kind",
+            "a quality matrix, not a throughput one: run it with "
+            "`python -m bench quality` (or `nox -s quality`)",
+        )
     unknown = set(data) - set(TOP_KEYS)
     if unknown:
         raise err(sorted(unknown)[0], f"unknown top-level key; known keys: {', '.join(TOP_KEYS)}")

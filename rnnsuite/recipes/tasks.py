@@ -3,7 +3,13 @@
 A result is {"metrics": {...}, "curves": {...}, "samples": {...}, "notes": [...]}: final
 numbers, learning curves as lists of points, generated text, and anything the reader must
 know (e.g. that AG News train was partial). `limits` shrink a run for tests and smoke runs:
-max_batches (per epoch), epochs, num_train/num_val.
+max_batches (per epoch), epochs, num_train/num_val, test_batches (AG News's test pass).
+A result may also carry "timing": cumulative training seconds at each curve point, kept
+out of "curves" because a rerun with the same seed repeats everything but the clock.
+
+``arch = "transformer"`` in a model config swaps the RNN for the Transformer baseline
+of the same interface (models/transformer.py), so the quality matrix can run it as one
+more architecture.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from ..models import (
     TextClassifier,
     WordLM,
 )
+from ..models.transformer import TransformerCharLM, TransformerClassifier, TransformerLM
 from ..registry import build
 from ..stateful import Stateful
 from ..train.loops import (
@@ -58,17 +65,31 @@ def ag_news(
     enc = ag.numericalize("faithful")
     torch.manual_seed(seed)
     packed = bool(model_cfg.get("packed", False))
-    model = TextClassifier(
-        len(enc.vocab),
-        model_cfg["embed_dim"],
-        model_cfg["hidden_size"],
-        4,
-        arch=model_cfg["arch"],
-        impl=model_cfg["impl"],
-        readout=model_cfg["readout"],
-        packed=packed,
-        embed_init=model_cfg.get("embed_init", "default"),
-    ).to(device)
+    if model_cfg["arch"] == "transformer":
+        model: nn.Module = TransformerClassifier(
+            len(enc.vocab),
+            model_cfg["embed_dim"],
+            4,
+            num_heads=model_cfg.get("num_heads", 4),
+            ff_dim=model_cfg.get("ff_dim"),
+            num_layers=model_cfg.get("num_layers", 1),
+            dropout=model_cfg.get("dropout", 0.0),
+        )
+        packed = True  # the lengths build its padding mask; nothing is packed
+    else:
+        model = TextClassifier(
+            len(enc.vocab),
+            model_cfg["embed_dim"],
+            model_cfg["hidden_size"],
+            4,
+            arch=model_cfg["arch"],
+            impl=model_cfg["impl"],
+            readout=model_cfg["readout"],
+            packed=packed,
+            embed_init=model_cfg.get("embed_init", "default"),
+            num_layers=model_cfg.get("num_layers", 1),
+        )
+    model.to(device)
     collate = rdata.pad_with_lengths if packed else rdata.padify
     gen = torch.Generator().manual_seed(seed)
     loader = DataLoader(
@@ -79,7 +100,8 @@ def ag_news(
         model, _take(loader, limits.get("max_batches")), opt, train_cfg["report_every"], device
     )
     test_loader = DataLoader(enc.test, 256, collate_fn=collate)
-    test_acc = classification_accuracy(model, _take(test_loader, limits.get("max_batches")), device)
+    test_cap = limits.get("test_batches", limits.get("max_batches"))
+    test_acc = classification_accuracy(model, _take(test_loader, test_cap), device)
     notes = [ag.note] if ag.note else []
     return {
         "metrics": {
@@ -90,6 +112,7 @@ def ag_news(
             "vocab_size": len(enc.vocab),
         },
         "curves": {"running_accuracy": out["curve"]},
+        "timing": {"running_accuracy": out["curve_seconds"], "train": out["train_seconds"]},
         "notes": notes,
         "partial_data": ag.partial,
     }
@@ -105,15 +128,26 @@ def human_numbers(
     if limits.get("max_batches"):
         train, valid = train[: limits["max_batches"]], valid[: limits["max_batches"]]
     torch.manual_seed(seed)
-    model = WordLM(
-        len(hn.vocab),
-        model_cfg["hidden_size"],
-        model_cfg["num_layers"],
-        arch=model_cfg["arch"],
-        impl=model_cfg["impl"],
-        dropout=model_cfg.get("dropout", 0.0),
-        tie=model_cfg.get("tie", False),
-    )
+    if model_cfg["arch"] == "transformer":
+        model: nn.Module = TransformerLM(
+            len(hn.vocab),
+            model_cfg["hidden_size"],
+            model_cfg["num_layers"],
+            num_heads=model_cfg.get("num_heads", 4),
+            ff_dim=model_cfg.get("ff_dim"),
+            dropout=model_cfg.get("dropout", 0.0),
+            tie=model_cfg.get("tie", False),
+        )
+    else:
+        model = WordLM(
+            len(hn.vocab),
+            model_cfg["hidden_size"],
+            model_cfg["num_layers"],
+            arch=model_cfg["arch"],
+            impl=model_cfg["impl"],
+            dropout=model_cfg.get("dropout", 0.0),
+            tie=model_cfg.get("tie", False),
+        )
     out = fit_one_cycle_lm(
         model.to(device),
         train,
@@ -132,6 +166,7 @@ def human_numbers(
             "best_accuracy": out["best_accuracy"],
         },
         "curves": {"epochs": out["epochs"]},
+        "timing": {"epochs": out["epoch_seconds"]},
     }
 
 
@@ -149,14 +184,26 @@ def time_machine(
         return _take(tm.get_dataloader(False, bs), cap)
 
     torch.manual_seed(seed)
-    model = CharLM(
-        len(tm.vocab),
-        model_cfg["hidden_size"],
-        model_cfg.get("num_layers", 1),
-        arch=model_cfg["arch"],
-        impl=model_cfg["impl"],
-        init=model_cfg.get("init", "torch"),
-    ).to(device)
+    if model_cfg["arch"] == "transformer":
+        model: nn.Module = TransformerCharLM(
+            len(tm.vocab),
+            model_cfg["hidden_size"],
+            model_cfg.get("num_layers", 1),
+            num_heads=model_cfg.get("num_heads", 4),
+            ff_dim=model_cfg.get("ff_dim"),
+            dropout=model_cfg.get("dropout", 0.0),
+            window=train_cfg["num_steps"],
+        )
+    else:
+        model = CharLM(
+            len(tm.vocab),
+            model_cfg["hidden_size"],
+            model_cfg.get("num_layers", 1),
+            arch=model_cfg["arch"],
+            impl=model_cfg["impl"],
+            init=model_cfg.get("init", "torch"),
+        )
+    model.to(device)
     out = train_char_lm(
         model,
         train_batches,
@@ -172,6 +219,7 @@ def time_machine(
     return {
         "metrics": {"train_ppl": out["train_ppl"], "valid_ppl": out["valid_ppl"]},
         "curves": {"epochs": out["epochs"]},
+        "timing": {"epochs": out["epoch_seconds"]},
         "samples": {"continuation": text},
     }
 
@@ -207,11 +255,12 @@ def translation(
 
     torch.manual_seed(seed)
     E, H, L, p = (model_cfg[k] for k in ("embed_size", "hidden_size", "num_layers", "dropout"))
-    enc = Seq2SeqEncoder(len(src_v), E, H, L, p)
+    rnn = {"arch": model_cfg.get("arch", "gru"), "impl": model_cfg.get("impl", "builtin")}
+    enc = Seq2SeqEncoder(len(src_v), E, H, L, p, **rnn)
     if model_cfg["decoder"] == "plain":
-        dec: nn.Module = Seq2SeqDecoder(len(tgt_v), E, H, L, p)
+        dec: nn.Module = Seq2SeqDecoder(len(tgt_v), E, H, L, p, **rnn)
     else:
-        dec = AttentionDecoder(len(tgt_v), E, H, L, p, score=model_cfg["decoder"])
+        dec = AttentionDecoder(len(tgt_v), E, H, L, p, score=model_cfg["decoder"], **rnn)
     model = Seq2Seq(enc, dec)
     from ..models.seq2seq import xavier_init
 
@@ -261,6 +310,7 @@ def translation(
             "valid_pairs": len(v_refs),
         },
         "curves": {"epochs": out["epochs"]},
+        "timing": {"epochs": out["epoch_seconds"]},
         "samples": {
             "examples": examples,
             "valid_first": list(zip(v_refs[:5], v_preds[:5], strict=True)),

@@ -2,12 +2,16 @@
 
 Each returns plain data — curves and final metrics — so a recipe can store it
 as a result row. Every loop refuses a non-finite loss with an error naming the
-step, instead of training on NaNs.
+step, instead of training on NaNs. Each also returns the cumulative training
+seconds at every curve point (validation excluded), apart from the curves
+because it is the one thing a rerun with the same seed does not repeat; the
+quality matrix turns it into time-to-target.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -50,7 +54,8 @@ def classification_epoch(
     """Batches are (labels, ids) or (labels, ids, lengths). Returns the seed's tuple
     (sum of batch-mean losses / samples, accuracy) and the running-accuracy curve."""
     model.train()
-    total_loss, correct, count, curve = 0.0, 0, 0, []
+    total_loss, correct, count, curve, seconds = 0.0, 0, 0, [], []
+    t0 = time.perf_counter()
     for i, batch in enumerate(batches, 1):
         labels, ids = batch[0].to(device), batch[1].to(device)
         lengths = batch[2] if len(batch) > 2 else None
@@ -65,11 +70,14 @@ def classification_epoch(
         count += len(labels)
         if i % report_every == 0:
             curve.append((count, correct / count))
+            seconds.append(time.perf_counter() - t0)
     return {
         "loss": total_loss / count,
         "accuracy": correct / count,
         "samples": count,
         "curve": curve,
+        "curve_seconds": seconds,
+        "train_seconds": time.perf_counter() - t0,
     }
 
 
@@ -105,10 +113,11 @@ def fit_one_cycle_lm(
     train_loss being fastai's smoothed loss (EMA 0.98, debiased) as its table shows."""
     opt = fastai_adam(model, lr_max, wd=wd)
     sched = OneCycle(opt, epochs * len(train), lr_max)
-    rows, smooth, n_seen = [], 0.0, 0
+    rows, smooth, n_seen, seconds, train_s = [], 0.0, 0, [], 0.0
     for epoch in range(epochs):
         model.train()
         model.reset()
+        t0 = time.perf_counter()
         for x, y in train:
             x, y = x.to(device), y.to(device)
             sched.before_batch()
@@ -123,6 +132,8 @@ def fit_one_cycle_lm(
             opt.zero_grad()
             loss.backward()
             opt.step()
+        train_s += time.perf_counter() - t0
+        seconds.append(train_s)
         v_loss, v_acc = _lm_validate(model, valid, device)
         rows.append(
             {
@@ -134,6 +145,7 @@ def fit_one_cycle_lm(
         )
     return {
         "epochs": rows,
+        "epoch_seconds": seconds,
         "valid_loss": rows[-1]["valid_loss"],
         "accuracy": rows[-1]["accuracy"],
         "best_accuracy": max(r["accuracy"] for r in rows),
@@ -168,10 +180,11 @@ def train_char_lm(
     """d2l's Trainer for RNN LMs: plain SGD, global-norm clipping, state from zero in
     every batch; per-epoch train and validation perplexity."""
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    rows = []
+    rows, seconds, train_s = [], [], 0.0
     for epoch in range(epochs):
         model.train()
         tot = n = 0.0
+        t0 = time.perf_counter()
         for x, y in train_batches():
             x, y = x.to(device), y.to(device)
             logits, _ = model(x)
@@ -182,6 +195,8 @@ def train_char_lm(
             clip_global_norm(model.parameters(), clip)
             opt.step()
             tot, n = tot + loss.item() * y.numel(), n + y.numel()
+        train_s += time.perf_counter() - t0
+        seconds.append(train_s)
         rows.append(
             {
                 "epoch": epoch,
@@ -189,7 +204,12 @@ def train_char_lm(
                 "valid_ppl": _char_ppl(model, valid_batches(), device),
             }
         )
-    return {"epochs": rows, "train_ppl": rows[-1]["train_ppl"], "valid_ppl": rows[-1]["valid_ppl"]}
+    return {
+        "epochs": rows,
+        "epoch_seconds": seconds,
+        "train_ppl": rows[-1]["train_ppl"],
+        "valid_ppl": rows[-1]["valid_ppl"],
+    }
 
 
 @torch.no_grad()
@@ -225,10 +245,11 @@ def train_seq2seq(
     """Adam, teacher forcing, masked loss, clipping at global norm `clip`.
     Batches are (src, tgt_in, src_valid_len, tgt)."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    rows = []
+    rows, seconds, train_s = [], [], 0.0
     for epoch in range(epochs):
         model.train()
         tot = n = 0.0
+        t0 = time.perf_counter()
         for src, tgt_in, src_len, tgt in train_batches():
             src, tgt_in, tgt = src.to(device), tgt_in.to(device), tgt.to(device)
             loss = masked_ce(model(src, tgt_in, src_len.to(device)), tgt, pad)
@@ -238,6 +259,8 @@ def train_seq2seq(
             clip_global_norm(model.parameters(), clip)
             opt.step()
             tot, n = tot + loss.item(), n + 1
+        train_s += time.perf_counter() - t0
+        seconds.append(train_s)
         model.eval()
         with torch.no_grad():
             v = [
@@ -249,6 +272,7 @@ def train_seq2seq(
         rows.append({"epoch": epoch, "train_loss": tot / n, "valid_loss": sum(v) / len(v)})
     return {
         "epochs": rows,
+        "epoch_seconds": seconds,
         "train_loss": rows[-1]["train_loss"],
         "valid_loss": rows[-1]["valid_loss"],
     }
