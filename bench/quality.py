@@ -357,7 +357,7 @@ def report(
         "Each cell trains for its task's fixed budget under its seed; the same seed gives the same "
         "metrics. **Time-to-target** is the training time (validation excluded) until the task's "
         "curve first reaches the stated target, read at the curve's points (per epoch, or every "
-        "25 batches for AG News's running accuracy); it is wall-clock on a shared machine, so "
+        "50 batches for AG News's running accuracy); it is wall-clock on a shared machine, so "
         "compare it within a table, not across runs.",
         "",
     ]

@@ -52,7 +52,11 @@ class _Linear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        ctx.save_for_backward(x, weight)
+        # keep only what a gradient will read: x for dW, W for dx (a first layer's input
+        # needs no gradient, so its projection saves x alone)
+        ctx.save_for_backward(
+            x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None
+        )
         ctx.has_bias = bias is not None
         x2d = x.reshape(-1, x.shape[-1])
         return _dnn_linear(x2d, weight, bias).view(*x.shape[:-1], weight.shape[0])
@@ -64,7 +68,7 @@ class _Linear(torch.autograd.Function):
         g2d = grad.reshape(-1, grad.shape[-1])
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = _dnn_linear(g2d, weight.t(), None).view(x.shape)
+            grad_x = _dnn_linear(g2d, weight.t(), None).view(*grad.shape[:-1], weight.shape[1])
         if ctx.needs_input_grad[1]:
             grad_w = g2d.t().mm(x.reshape(-1, x.shape[-1]))
         if ctx.has_bias and ctx.needs_input_grad[2]:
