@@ -132,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
         "verdicts, curves and generated text.",
     )
     p.add_argument("-k", dest="k", metavar="EXPR", help="e.g. 'fastbook', 'recipe=hn_lmmodel7'")
+    p.add_argument(
+        "--matrix",
+        default=None,
+        metavar="PATH",
+        help="a recipe matrix TOML file or a name in bench/matrices/ (default: reproduce; "
+        "reproduce-full holds the runs of hours, e.g. the TV-script pass mark)",
+    )
     p.add_argument("--seeds", metavar="LIST", help="replace the matrix's seeds: 0,1,2 or 0-4")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--run-id", default="reproduction", metavar="ID")
@@ -234,6 +241,11 @@ def _dispatch(args) -> int:
 
         failed = 0
         if not args.report_only:
+            try:
+                matrix = reproduce.resolve_matrix(args.matrix)
+                reproduce.load_matrix(matrix)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
             device = args.device
             if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
                 raise UsageError(f"--device must be cpu or cuda, got {device!r}")
@@ -249,6 +261,7 @@ def _dispatch(args) -> int:
                 k=args.k,
                 seeds=seeds,
                 device=device,
+                matrix_path=matrix,
                 threads=args.threads,
             )
         out = reproduce.report(

@@ -32,10 +32,26 @@ DOCUMENTS = {
     "ai4b": "AI-For-Beginners — AG News classification (seed 000)",
     "fastbook": "fastbook ch. 12 — Human Numbers language models (seed 001)",
     "element": "Element-Research rnn tutorial — behaviours (seed 002)",
-    "udacity": "Udacity RNN summary — attention on English–French (seed 003)",
+    "udacity": "Udacity RNN summary — word2vec, TV scripts, attention on English–French (seed 003)",
     "d2l": "d2l Modern RNN — Time Machine and English–French (seed 004)",
 }
 FIELDS = ("recipe", "document", "task", "seed", "device")
+
+
+def resolve_matrix(name_or_path: str | Path | None) -> Path:
+    """A recipe matrix by path, or by name in bench/matrices/ ("reproduce-full");
+    None is the routine matrix. Raises ValueError naming what was looked for."""
+    if name_or_path is None:
+        return MATRIX
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    named = MATRIX.with_name(f"{name_or_path}.toml")
+    if path.suffix != ".toml" and named.is_file():
+        return named
+    raise ValueError(
+        f"no recipe matrix {str(name_or_path)!r}: give a .toml path or a name in {MATRIX.parent}"
+    )
 
 
 def load_matrix(path: Path = MATRIX) -> dict[str, Any]:
@@ -403,6 +419,8 @@ def _doc_extras(doc, names, by_recipe, refs, out_dir: Path, plt) -> list[str]:
                         f"{ex['bleu']:.3f} |"
                     )
             out.append("")
+    if doc == "udacity":
+        out += _udacity_extras(names, by_recipe, out_dir, plt)
     if doc == "element":
         songs = [n for n in names if _task(n) == "song_acceptor"]
         if songs:
@@ -421,6 +439,247 @@ def _doc_extras(doc, names, by_recipe, refs, out_dir: Path, plt) -> list[str]:
             _save(fig, out_dir / "element_song.png", plt)
             out += ["![acceptor loss](element_song.png)", ""]
     return out
+
+
+SENTIMENT_NOTE = (
+    "**Sentiment RNN** (the lesson's many-to-one LSTM on movie reviews): the model "
+    "(`rnnsuite.models.SentimentRNN`), the course's loader (`rnnsuite.data.sentiment."
+    "load_reviews`: lower-case, punctuation stripped, words numbered by count from 1, reviews "
+    "left-padded to 200 words) and its training loop (`rnnsuite.train.sentiment."
+    "train_sentiment`, the course's settings) are built and tested on a generated fixture "
+    "(`tests/test_sentiment.py`). No number is reported: the course's `reviews.txt` and "
+    "`labels.txt` (udacity/deep-learning-v2-pytorch, `sentiment-rnn/data/`) are not available "
+    "offline and have no registered download. To run it, copy both files onto the machine, "
+    "e.g. into `$RNNSUITE_DATA/sentiment/`, and pass their paths to `load_reviews`."
+)
+TV_PASS_NOTE = (
+    "the pass mark needs an estimated ~25k batches (about 1.5–1.7 CPU-hours on one thread "
+    "here): "
+    "`python -m bench reproduce --matrix reproduce-full` runs `tv_script` to it"
+)
+
+
+def _udacity_extras(names, by_recipe, out_dir: Path, plt) -> list[str]:
+    """Word2vec neighbours and loss, AG News with and without word2vec vectors, the
+    TV-script loss against the pass mark with a generated script, and the sentiment note."""
+    out: list[str] = []
+    w2v = [n for n in names if _task(n) == "word2vec"]
+    if w2v:
+        out += _word2vec_section(w2v, by_recipe, out_dir, plt)
+    ag = [n for n in names if _task(n) == "agnews_w2v"]
+    if ag:
+        out += _agnews_w2v_section(ag, by_recipe, out_dir, plt)
+    tv = [n for n in names if _task(n) == "tv_script"]
+    if tv:
+        out += _tv_script_section(tv, by_recipe, out_dir, plt)
+    return [*out, SENTIMENT_NOTE, ""]
+
+
+def _word2vec_section(w2v: list[str], by_recipe, out_dir: Path, plt) -> list[str]:
+    from rnnsuite.recipes import RECIPES
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for i, name in enumerate(w2v):
+        for res in by_recipe[name]:
+            ax.plot(
+                *zip(*res["curves"]["epoch_loss"], strict=True),
+                color=f"C{i}",
+                lw=1,
+                label=f"{name} seed {res['seed']}",
+            )
+    ax.set(
+        title="word2vec: negative-sampling loss", xlabel="epoch", ylabel="mean loss of the epoch"
+    )
+    ax.legend(fontsize=7)
+    _save(fig, out_dir / "udacity_word2vec_loss.png", plt)
+    out = ["### Word2vec (skip-gram, negative sampling)", ""]
+    for name in w2v:
+        rs = by_recipe[name]
+        res, cfg, m = rs[0], RECIPES[name]["train"], rs[0]["metrics"]
+        over_seeds = f" ({_spread(rs, 'final_loss')} over seeds)" if len(rs) > 1 else ""
+        out += [
+            f"`{name}` on the {cfg['corpus']} corpus (embedding {RECIPES[name]['model']['embed_dim']}, "
+            f"{cfg['epochs']} epochs, lr {cfg['lr']:g}, subsampling threshold "
+            f"{cfg.get('threshold', 1e-5):g}): {m['vocab_size']:,} words seen at least "
+            f"{cfg.get('min_count', 6)} times, {m['train_words']:,} left after subsampling, "
+            f"{m['steps']:,} steps; mean loss {m['first_epoch_loss']:.3f} in the first epoch, "
+            f"{m['final_loss']:.3f} in the last{over_seeds}. Nearest neighbours by cosine "
+            f"similarity of the centre-word vectors (seed {res['seed']}):",
+            "",
+            "| probe | top-5 neighbours (cosine) |",
+            "|---|---|",
+        ]
+        found = res["samples"]["neighbours"]
+        for probe in [p for p in cfg.get("probes", []) if p in found] or list(found):
+            cells = ", ".join(f"{w} {sim:.3f}" for w, sim in found[probe])
+            out.append(f"| **{probe}** | {cells} |")
+        out.append("")
+    return [*out, "![word2vec loss](udacity_word2vec_loss.png)", ""]
+
+
+def _agnews_w2v_section(ag: list[str], by_recipe, out_dir: Path, plt) -> list[str]:
+    from rnnsuite.recipes import RECIPES
+
+    def init_of(name: str) -> str:
+        return RECIPES[name]["model"].get("embed_init", "random")
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for i, name in enumerate(ag):
+        for res in by_recipe[name]:
+            pts = res["curves"]["running_accuracy"]
+            if pts:
+                ax.plot(
+                    *zip(*pts, strict=True),
+                    "o-",
+                    ms=3,
+                    color=f"C{i}",
+                    label=f"{init_of(name)} seed {res['seed']}",
+                )
+    ax.set(title="AG News: running train accuracy", xlabel="training samples", ylabel="accuracy")
+    if ax.get_legend_handles_labels()[0]:  # a short run may log no point
+        ax.legend(fontsize=7)
+    _save(fig, out_dir / "udacity_agnews_w2v.png", plt)
+    partial = any(x.get("partial_data") for n in ag for x in by_recipe[n])
+    out = [
+        "### AG News with word2vec-initialised embeddings",
+        "",
+        f"The AI-For-Beginners classifier ({_classifier(ag[0])}), identical in both rows "
+        "(same seed, weights and batches) except for the embedding: N(0, 1), or rows copied from word2vec vectors "
+        "trained on PTB (Wall Street Journal text: news, as AG News is) wherever the AG News "
+        "word is in PTB's vocabulary. One epoch"
+        + (" over the partial train file (see the data note)" if partial else "")
+        + "; accuracy on the whole test set.",
+        "",
+        *_ptb_vectors_line(ag, by_recipe),
+        "| recipe | embedding | test accuracy | train accuracy over the epoch | word2vec "
+        "coverage (vocabulary rows / train tokens) |",
+        "|---|---|---|---|---|",
+    ]
+    for name in ag:
+        rs = by_recipe[name]
+        cov = "—"
+        if "w2v_vocab_coverage" in rs[0]["metrics"]:
+            cov = f"{_mean(rs, 'w2v_vocab_coverage'):.1%} / {_mean(rs, 'w2v_token_coverage'):.1%}"
+        out.append(
+            f"| {name} | {init_of(name)} | {_spread(rs, 'test_accuracy')} | "
+            f"{_spread(rs, 'epoch_accuracy')} | {cov} |"
+        )
+    out.append("")
+    by_init: dict[str, dict[int, float]] = defaultdict(dict)
+    for name in ag:
+        for res in by_recipe[name]:
+            by_init[init_of(name)][res["seed"]] = res["metrics"]["test_accuracy"]
+    both = sorted(set(by_init["random"]) & set(by_init["word2vec"]))
+    if both:
+        gains = [by_init["word2vec"][s] - by_init["random"][s] for s in both]
+        out += [
+            f"Word2vec minus random, same seed: {sum(gains) / len(gains):+.4f} test accuracy "
+            f"on average, better in {sum(g > 0 for g in gains)} of {len(gains)} seed(s).",
+            "",
+        ]
+    return [*out, "![AG News running accuracy](udacity_agnews_w2v.png)", ""]
+
+
+def _classifier(name: str) -> str:
+    """A recipe's classifier in words, e.g. "nn.LSTM, packed, last h"."""
+    from rnnsuite.recipes import RECIPES
+
+    m = RECIPES[name]["model"]
+    kind = f"nn.{m['arch'].upper()}" if m.get("impl") == "builtin" else f"{m['arch']} {m['impl']}"
+    readout = "last h" if m.get("readout") == "last" else "mean over time"
+    return f"{kind}, {'packed' if m.get('packed') else 'padded'}, {readout}"
+
+
+def _ptb_vectors_line(ag: list[str], by_recipe) -> list[str]:
+    """How the transferred vectors were trained, from the word2vec arm's own record."""
+    from rnnsuite.recipes import RECIPES
+
+    for name in ag:
+        res = by_recipe[name][0]
+        if "w2v_final_loss" not in res["metrics"]:
+            continue
+        cfg, m = RECIPES[name]["train"]["w2v"], res["metrics"]
+        secs = res.get("timing", {}).get("w2v_train")
+        took = f", {secs:.0f} s of training (cached per seed afterwards)" if secs else ""
+        return [
+            f"Word2vec vectors ({RECIPES[name]['model']['embed_dim']} dimensions, the "
+            f"classifier's embedding size): {cfg['corpus']}, {m['w2v_vocab_size']:,} words, "
+            f"{cfg['epochs']} epochs, lr {cfg['lr']:g}, subsampling threshold "
+            f"{cfg['threshold']:g}; final mean loss {m['w2v_final_loss']:.3f}{took}.",
+            "",
+        ]
+    return []
+
+
+def _tv_script_section(tv: list[str], by_recipe, out_dir: Path, plt) -> list[str]:
+    from rnnsuite.recipes import RECIPES
+
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    mark = by_recipe[tv[0]][0]["metrics"]["pass_mark"]
+    for i, name in enumerate(tv):
+        for res in by_recipe[name]:
+            pts = res["curves"]["loss"]
+            if pts:
+                ax.plot(
+                    *zip(*pts, strict=True), color=f"C{i}", lw=1, label=f"{name} seed {res['seed']}"
+                )
+    ax.axhline(mark, color="k", ls="--", lw=1, label=f"pass mark {mark:g}")
+    ax.set(
+        title="TV script: training loss (mean of each logged interval)",
+        xlabel="batches",
+        ylabel="cross-entropy",
+    )
+    ax.legend(fontsize=7)
+    _save(fig, out_dir / "udacity_tv_script_loss.png", plt)
+    out = [
+        "### TV-script generation (Seinfeld)",
+        "",
+        "![TV-script loss](udacity_tv_script_loss.png)",
+        "",
+    ]
+    for name in tv:
+        for res in by_recipe[name]:
+            m = res["metrics"]
+            train_s = res.get("timing", {}).get("train", res["seconds"])
+            over = f" over {m['epochs_run']} epochs" if m["epochs_run"] > 1 else ""
+            budget = f"{m['batches']:,} batches{over} ({train_s:.0f} s of training)"
+            if m["passed"]:
+                verdict = (
+                    f"**pass mark reached**: loss {m['final_loss']:.3f} < {m['pass_mark']:g} "
+                    f"after {budget}"
+                )
+            else:
+                verdict = (
+                    f"**pass mark not reached**: loss {m['final_loss']:.3f} ≥ "
+                    f"{m['pass_mark']:g} after {budget}; {TV_PASS_NOTE}"
+                )
+            out.append(f"- `{name}`, seed {res['seed']}: {verdict}.")
+    out.append("")
+    for name in tv:
+        res, cfg = by_recipe[name][0], RECIPES[name]["train"]
+        out += [
+            f"Generated by `{name}` (seed {res['seed']}), primed with "
+            f"`{cfg.get('prime', 'jerry:')}`, temperature {cfg.get('temperature', 1.0):g}, "
+            f"top-k {cfg.get('top_k', 5)}:",
+            "",
+            "```text",
+            res["samples"]["script"].strip("\n"),
+            "```",
+            "",
+        ]
+    return out
+
+
+def _spread(results: list[dict], key: str) -> str:
+    """mean ± std (n) of one metric over seeds, as the verdict tables print it."""
+    vals = [float(r["metrics"][key]) for r in results if key in r["metrics"]]
+    if not vals:
+        return "—"
+    mean = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return f"{mean:.4f} (n=1)"
+    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
+    return f"{mean:.4f} ± {std:.4f} (n={len(vals)})"
 
 
 def _task(name: str) -> str:

@@ -12,10 +12,21 @@ from rnnsuite.recipes import RECIPES, load_recipes, run_recipe
 TINY = {"epochs": 1, "max_batches": 2, "num_train": 128, "num_val": 32}
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NEEDS = {
-    "ag_news": "ag_news/test.csv",
-    "time_machine": "time_machine/timemachine.txt",
-    "translation": "fra_eng/fra.txt",
+    "ag_news": ("ag_news/test.csv",),
+    "time_machine": ("time_machine/timemachine.txt",),
+    "translation": ("fra_eng/fra.txt",),
+    "agnews_w2v": ("ag_news/test.csv", "ptb/ptb.train.txt"),
+    "tv_script": ("seinfeld/Seinfeld_Scripts.txt",),
 }
+CORPUS_FILES = {"ptb": "ptb/ptb.train.txt", "time_machine": "time_machine/timemachine.txt"}
+
+
+def _needs(name: str) -> tuple[str, ...]:
+    """The data files a recipe reads (word2vec: its corpus)."""
+    spec = RECIPES[name]
+    if spec["task"] == "word2vec":
+        return (CORPUS_FILES[spec["train"]["corpus"]],)
+    return NEEDS.get(spec["task"], ())
 
 
 def _data_root() -> Path | None:
@@ -32,8 +43,9 @@ def _isolated_cache(tmp_path, monkeypatch):
 def test_recipe_is_deterministic_on_a_tiny_slice(name):
     task = RECIPES[name]["task"]
     root = _data_root()
-    if task in NEEDS and (root is None or not (root / NEEDS[task]).exists()):
-        pytest.skip(f"{NEEDS[task]} not found (set RNNSUITE_DATA)")
+    for need in _needs(name):
+        if root is None or not (root / need).exists():
+            pytest.skip(f"{need} not found (set RNNSUITE_DATA)")
     a = run_recipe(name, seed=3, limits=TINY, root=root)
     b = run_recipe(name, seed=3, limits=TINY, root=root)
     assert a["metrics"] == b["metrics"]

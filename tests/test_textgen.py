@@ -307,3 +307,13 @@ def test_train_script_refuses_a_non_finite_loss():
     data = Seinfeld(vocab.decode(ids), vocab, ids, TOKENS)
     with pytest.raises(NonFiniteLoss, match="lower the learning rate"):
         train_script(data, **{**TRAIN, "lr": math.inf, "max_batches": 10}, seed=0)
+
+
+def test_train_script_stops_below_a_target(seinfeld_slice):
+    full = train_script(seinfeld_slice, seed=0, **TRAIN)
+    target = (full.losses[0] + full.losses[1]) / 2  # the second logged loss passes it
+    cut = train_script(seinfeld_slice, seed=0, **TRAIN, stop_below=target)
+    assert cut.batches == 2 * TRAIN["log_every"] and cut.losses == full.losses[:2]
+    assert cut.config["stop_below"] == target
+    with pytest.raises(ValueError, match="stop_below"):
+        train_script(seinfeld_slice, seed=0, **TRAIN, stop_below=float("nan"))
