@@ -344,13 +344,22 @@ def report(
     ok = [r for r in recs if r["status"] == "ok"]
     failed = [r for r in recs if r["status"] != "ok"]
     threads = "/".join(sorted({str(r["provenance"]["torch_threads"]) for r in recs}))
+    commits: dict[str, int] = defaultdict(int)
+    for r in recs:
+        p = r["provenance"]
+        commits[
+            f"`{(p.get('git_commit') or 'unknown')[:10]}`"
+            + (" (dirty)" if p.get("git_dirty") else "")
+        ] += 1
+    commit_text = ", ".join(f"{c} ({n} cells)" for c, n in commits.items())
     lines = [
         "# Quality matrix: how well, and how soon, each variant trains",
         "",
         f"Run `{run_id}`, started {prov['run_started_at']}; {prov['device_name']} "
         f"({prov.get('cpu_model', '')}), {threads} torch thread(s), torch {prov['torch_version']}, "
-        f"commit `{(prov.get('git_commit') or 'unknown')[:10]}`"
-        f"{' (dirty)' if prov.get('git_dirty') else ''}. {len(ok)} cells ok, {len(failed)} failed.",
+        f"commit {commit_text}. {len(ok)} cells ok, {len(failed)} failed; seeds "
+        f"{', '.join(sorted({str(r['cell']['seed']) for r in recs}))} (a cell's seeds are "
+        "averaged: mean ± sample std).",
         f"Every number is read from `results/{run_id}/results.jsonl`; the matrix is "
         "`bench/matrices/quality.toml` (each cell's full settings are in its record).",
         "",
@@ -428,10 +437,11 @@ def report(
                 f"{max(gaps):.4f} {t.get('metric_label', t['metric'])} (largest gap over "
                 f"{len(gaps)} pairs; median {sorted(gaps)[len(gaps) // 2]:.4f})."
             )
-        best = max(rows_t, key=lambda r: r["metric"] if goal == "max" else -r["metric"])
+        means = _seed_means(rows_t)
+        best = max(means, key=lambda k: means[k] if goal == "max" else -means[k])
         findings.append(
-            f"**{task}**: best cell `{best['cell_id']}` with {t.get('metric_label', t['metric'])} "
-            f"{best['metric']:.4f}."
+            f"**{task}**: best cell `{best}` with {t.get('metric_label', t['metric'])} "
+            f"{means[best]:.4f} (mean over its seeds)."
         )
         findings += _reg_findings(task, t, rows_t, goal)
         findings += _transformer_finding(task, t, rows_t, goal)
@@ -488,18 +498,29 @@ def _reg_findings(task: str, t: dict, rows: list[dict], goal: str) -> list[str]:
     return out
 
 
+def _seed_means(rows: list[dict]) -> dict[str, float]:
+    """Mean metric per cell over its seeds, keyed by the cell id without the seed."""
+    by: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        by["/".join(p for p in r["cell_id"].split("/") if p != f"s{r['cell']['seed']}")].append(
+            r["metric"]
+        )
+    return {k: sum(v) / len(v) for k, v in by.items()}
+
+
 def _transformer_finding(task: str, t: dict, rows: list[dict], goal: str) -> list[str]:
-    tr = [r for r in rows if r["cell"]["arch"] == "transformer"]
-    rnn = [r for r in rows if r["cell"]["arch"] != "transformer"]
+    means = _seed_means(rows)
+    tr = {k: v for k, v in means.items() if "arch=transformer" in k.split("/")}
+    rnn = {k: v for k, v in means.items() if k not in tr}
     if not tr or not rnn:
         return []
     sign = 1 if goal == "max" else -1
-    bt = max(tr, key=lambda r: sign * r["metric"])
-    br = max(rnn, key=lambda r: sign * r["metric"])
-    word = "beats" if _better(bt["metric"], br["metric"], goal) else "trails"
+    bt = max(tr, key=lambda k: sign * tr[k])
+    br = max(rnn, key=lambda k: sign * rnn[k])
+    word = "beats" if _better(tr[bt], rnn[br], goal) else "trails"
     return [
-        f"**{task}**: the best Transformer (`{bt['cell_id']}`, {bt['metric']:.4f}) {word} the best "
-        f"RNN (`{br['cell_id']}`, {br['metric']:.4f}) at this budget."
+        f"**{task}**: the best Transformer (`{bt}`, {tr[bt]:.4f}) {word} the best "
+        f"RNN (`{br}`, {rnn[br]:.4f}) at this budget (means over seeds)."
     ]
 
 
