@@ -33,7 +33,7 @@ MATRIX = Path(__file__).with_name("matrices") / "quality.toml"
 AXES = ("arch", "impl", "layers", "reg", "input", "decoder")
 FIELDS = ("task", *AXES, "seed", "device")
 DEFAULTS = {"arch": "gru", "impl": "builtin", "layers": None, "reg": "none", "input": "padded"}
-LOOPS = ("human_numbers", "time_machine", "ag_news", "translation")
+LOOPS = ("human_numbers", "time_machine", "ag_news", "translation", "ptb")
 GOALS = ("max", "min")
 
 

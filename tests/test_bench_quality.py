@@ -47,7 +47,7 @@ def test_shipped_matrix_covers_every_axis_the_issue_names():
     m = quality.load_matrix()
     cells = quality.plan(m, "cpu", None)
     tasks = {c["task"] for c in cells}
-    assert tasks == {"human_numbers", "time_machine", "ag_news", "fra_eng"}
+    assert tasks == {"human_numbers", "ptb", "time_machine", "ag_news", "fra_eng"}
     seen = {a: {c[a] for c in cells} for a in ("arch", "impl", "layers", "reg", "input")}
     assert {"rnn", "lstm", "gru", "transformer"} <= seen["arch"]
     assert {"scratch", "builtin"} <= seen["impl"]
@@ -214,3 +214,24 @@ def test_records_are_json_lines(tmp_path):
     )
     lines = (tmp_path / "j" / "results.jsonl").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["kind"] == "quality"
+
+
+def test_ptb_loop_is_deterministic_and_reports_perplexity():
+    import math
+
+    from rnnsuite.data import fetch
+    from rnnsuite.recipes.tasks import TASKS
+
+    try:
+        fetch.locate("ptb", "ptb.train.txt")
+    except fetch.DataError:
+        pytest.skip("PTB is not on this machine")
+    model = {"arch": "lstm", "impl": "scratch", "hidden_size": 8, "num_layers": 1}
+    train = {"bs": 4, "bptt": 5, "epochs": 1, "lr": 3e-3, "wd": 0.01}
+    limits = {"max_batches": 3, "valid_batches": 2}
+    a = TASKS["ptb"](model, train, seed=0, device="cpu", limits=limits)
+    b = TASKS["ptb"](model, train, seed=0, device="cpu", limits=limits)
+    assert a["metrics"] == b["metrics"] and a["curves"] == b["curves"]
+    assert a["metrics"]["train_batches"] == 3
+    assert a["metrics"]["valid_ppl"] == pytest.approx(math.exp(a["metrics"]["valid_loss"]))
+    assert a["curves"]["epochs"][0]["valid_ppl"] == pytest.approx(a["metrics"]["valid_ppl"])

@@ -170,6 +170,64 @@ def human_numbers(
     }
 
 
+def ptb(
+    model_cfg: dict, train_cfg: dict, *, seed: int, device: str, limits: dict, root=None
+) -> Result:
+    """A word LM on Penn Treebank with fit_one_cycle: state carried across truncated-BPTT
+    windows (the Transformer sees one window at a time); validation perplexity."""
+    import math
+
+    data = rdata.load_ptb(root)
+    bs, bptt = train_cfg["bs"], train_cfg["bptt"]
+    train = list(_take(rdata.BPTTIterator(data.train, bs, bptt), limits.get("max_batches")))
+    valid = list(_take(rdata.BPTTIterator(data.valid, bs, bptt), limits.get("valid_batches")))
+    torch.manual_seed(seed)
+    V, H, L = len(data.vocab), model_cfg["hidden_size"], model_cfg["num_layers"]
+    if model_cfg["arch"] == "transformer":
+        model: nn.Module = TransformerLM(
+            V,
+            H,
+            L,
+            num_heads=model_cfg.get("num_heads", 4),
+            ff_dim=model_cfg.get("ff_dim"),
+            dropout=model_cfg.get("dropout", 0.0),
+            tie=model_cfg.get("tie", False),
+        )
+    else:
+        model = WordLM(
+            V,
+            H,
+            L,
+            arch=model_cfg["arch"],
+            impl=model_cfg["impl"],
+            dropout=model_cfg.get("dropout", 0.0),
+            tie=model_cfg.get("tie", False),
+        )
+    out = fit_one_cycle_lm(
+        model.to(device),
+        train,
+        valid,
+        limits.get("epochs", train_cfg["epochs"]),
+        train_cfg["lr"],
+        wd=train_cfg["wd"],
+        alpha=train_cfg.get("alpha", 0.0),
+        beta=train_cfg.get("beta", 0.0),
+        device=device,
+    )
+    for row in out["epochs"]:
+        row["valid_ppl"] = math.exp(row["valid_loss"])
+    return {
+        "metrics": {
+            "valid_loss": out["valid_loss"],
+            "valid_ppl": math.exp(out["valid_loss"]),
+            "accuracy": out["accuracy"],
+            "train_batches": len(train),
+        },
+        "curves": {"epochs": out["epochs"]},
+        "timing": {"epochs": out["epoch_seconds"]},
+    }
+
+
 def time_machine(
     model_cfg: dict, train_cfg: dict, *, seed: int, device: str, limits: dict, root=None
 ) -> Result:
@@ -401,6 +459,7 @@ TASKS = {
     "ag_news": ag_news,
     "human_numbers": human_numbers,
     "time_machine": time_machine,
+    "ptb": ptb,
     "translation": translation,
     "song_acceptor": song_acceptor,
     "remember": remember,
