@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train the quality matrix's cells and write reports/quality/",
         description="Train every cell of a quality matrix (default bench/matrices/quality.toml: "
         "architecture × implementation × layers × regularization × input on Human Numbers, "
-        "Time Machine, AG News and English–French) for its fixed budget, append results to "
+        "Penn Treebank, Time Machine, AG News and English–French) for its fixed budget, append results to "
         "results/<run-id>/ (resumable), and write the quality report: metric and "
         "time-to-target per cell, scratch vs built-in, plots.",
     )
