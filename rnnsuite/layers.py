@@ -70,6 +70,10 @@ class Layer(nn.Module):
     def forward(
         self, x: Tensor, batch_sizes: list[int] | None, state: State
     ) -> tuple[Tensor, State]:
+        if batch_sizes is None and not torch.is_grad_enabled():
+            fused = self.cell.run_padded(x, state)
+            if fused is not None:
+                return fused
         xp_all, step, prev = _prepare(self.cell, x)
         outs: list[Tensor] = []
         finished: list[State] = []  # states of sequences that ended, in order of ending
@@ -96,6 +100,10 @@ class ReversedLayer(Layer):
     def forward(
         self, x: Tensor, batch_sizes: list[int] | None, state: State
     ) -> tuple[Tensor, State]:
+        if batch_sizes is None and not torch.is_grad_enabled():
+            fused = self.cell.run_padded(x.flip(0), state)
+            if fused is not None:
+                return fused[0].flip(0), fused[1]
         xp_all, step, prev = _prepare(self.cell, x)
         steps = _steps(xp_all, batch_sizes)
         initial = state

@@ -65,3 +65,13 @@ def test_float64_takes_the_ordinary_path():
     step = gemm.recurrent_matmul(w, 3)
     add = torch.randn(3, 5, dtype=torch.float64)
     assert torch.equal(step(x, add), torch.addmm(add, x, w.t()))
+
+
+@needs_onednn
+def test_fused_step_matmul_is_sigmoid_of_linear():
+    torch.manual_seed(2)
+    w, b, z = torch.randn(12, 7), torch.randn(12), torch.randn(5, 7)
+    fused = gemm.fused_step_matmul(w, b, 5)
+    assert fused is not None
+    torch.testing.assert_close(fused(z), torch.sigmoid(F.linear(z, w, b)), rtol=1e-5, atol=1e-6)
+    assert gemm.fused_step_matmul(w.double(), b.double(), 5) is None

@@ -77,6 +77,11 @@ class Cell(nn.Module):
         takes over W_hh's gradient)."""
         raise NotImplementedError
 
+    def run_padded(self, x: Tensor, state: State) -> tuple[Tensor, State] | None:
+        """Optional whole-sequence path for padded input without autograd; None = use the
+        layer's loop. A cell overrides it where fusing the steps pays (see lstm.py)."""
+        return None
+
     def initial_state(self, batch: int, like: Tensor) -> State:
         zeros = like.new_zeros(batch, self.hidden_size)
         return tuple(zeros for _ in range(self.state_size))

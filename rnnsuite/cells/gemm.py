@@ -104,3 +104,14 @@ def recurrent_matmul(weight: Tensor, batch: int) -> Callable[[Tensor, Tensor], T
         return step
     w_t = weight.t()
     return lambda h, add: torch.addmm(add, h, w_t)
+
+
+def fused_step_matmul(
+    weight: Tensor, bias: Tensor | None, batch: int
+) -> Callable[[Tensor], Tensor] | None:
+    """A function z -> sigmoid(z Wᵀ + b) with the sigmoid as a oneDNN post-op, or None
+    where oneDNN cannot serve (the caller then takes its ordinary path)."""
+    if not usable(weight) or (bias is not None and not usable(bias)):
+        return None
+    packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), batch)
+    return lambda z: torch.ops.mkldnn._linear_pointwise(z, packed, bias, "sigmoid", [], "")

@@ -48,6 +48,33 @@ class LSTMCell(Cell):
     def recurrent_weight(self) -> torch.Tensor:
         return self._bind(self.weight_hh)
 
+    def run_padded(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State] | None:
+        """Inference over a padded (T, B, I) sequence in one GEMM per step.
+
+        gates_t = [x_t | h] [W_ih | W_hh]ᵀ + b with the sigmoid fused into the GEMM: no
+        separate input projection, no addition, no sigmoid pass over memory. h is written
+        straight into the output and into the GEMM's input buffer for the next step."""
+        T, B, I = x.shape
+        H = self.hidden_size
+        weight = torch.cat([self._bind(self.weight_ih), self._bind(self.weight_hh)], 1)
+        gemm_sig = gemm.fused_step_matmul(weight, self._bind(self.folded_bias()), B)
+        if gemm_sig is None or not gemm.usable(x):
+            return None
+        h0, c0 = state
+        z = x.new_empty(B, I + H)
+        z[:, I:] = h0
+        c = c0.clone()
+        out = x.new_empty(T, B, H)
+        tanh_c = x.new_empty(B, H)
+        for t in range(T):
+            z[:, :I] = x[t]
+            i, f, o, s = gemm_sig(z).chunk(4, 1)  # s = σ(2g)
+            c.mul_(f).addcmul_(i, s, value=2).sub_(i)  # c' = f c + i (2σ(2g) − 1)
+            torch.mul(c, 2, out=tanh_c).sigmoid_().mul_(2).sub_(1)  # tanh(c') = 2σ(2c') − 1
+            h = torch.mul(tanh_c, o, out=out[t])
+            z[:, I:] = h
+        return out, (out[-1], c)
+
     def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:
         w_hh = self.recurrent_weight() if weight_hh is None else weight_hh
         if not torch.is_grad_enabled():
