@@ -19,7 +19,56 @@ from typing import Any
 import rnnsuite
 
 from .kexpr import parse
-from .matrix import CELL_KEYS, FIELDS, SETTING_KEYS, Matrix, MatrixError
+from .matrix import CELL_KEYS, FIELDS, SETTING_KEYS, TRANSFORMER, Matrix, MatrixError
+
+_TRANSFORMER_FIX = 'use {fix} for it, or add exclude = ["{expr}"] to the block'
+
+
+def transformer_problem(v: dict[str, Any]) -> tuple[str, str] | None:
+    """(key, reason) when a transformer cell asks for something a Transformer lacks.
+
+    The Transformer baseline is nn.TransformerEncoder only: no scratch twin (so no
+    compiled one either), no reverse direction (it is causal), no packing (a
+    PackedSequence is an RNN input; with a causal mask right-padding never reaches a
+    valid position, so the padded cell already gives the valid outputs and loss), and
+    no weight_hh for weight_drop/awd's DropConnect. Such combinations are matrix errors
+    naming the key, not silent drops.
+    """
+    if v["arch"] != TRANSFORMER:
+        return None
+    if v["impl"] != "builtin":
+        why = "a Transformer has only the built-in implementation (nn.TransformerEncoder)"
+        return "impl", f"arch 'transformer' × impl {v['impl']!r}: {why}; " + (
+            _TRANSFORMER_FIX.format(fix='impl = "builtin"', expr="transformer and impl!=builtin")
+        )
+    if v["bidirectional"]:
+        why = "the Transformer baseline is causal, one direction only"
+        return "bidirectional", f"arch 'transformer' × bidirectional = true: {why}; " + (
+            _TRANSFORMER_FIX.format(
+                fix="bidirectional = false", expr="transformer and bidirectional"
+            )
+        )
+    if v["input"] == "packed":
+        why = (
+            "a Transformer takes no PackedSequence (its padded cell masks the loss, and "
+            "the causal mask keeps padding out of every valid position)"
+        )
+        return "input", f"arch 'transformer' × input 'packed': {why}; " + (
+            _TRANSFORMER_FIX.format(fix='input = "padded"', expr="transformer and packed")
+        )
+    if v["reg"] in ("weight_drop", "awd"):
+        why = "weight_drop (DropConnect on weight_hh) needs a recurrent weight"
+        return "reg", f"arch 'transformer' × reg {v['reg']!r}: {why}; " + (
+            _TRANSFORMER_FIX.format(fix="another reg", expr=f"transformer and reg={v['reg']}")
+        )
+    return None
+
+
+def implementations(arch: str) -> tuple[str, ...]:
+    """The bench implementations an architecture has (compiled is scratch's)."""
+    if arch == TRANSFORMER:
+        return ("builtin",)
+    return (*rnnsuite.implementations_of(arch), "compiled")
 
 
 def present_devices() -> list[str]:
@@ -144,13 +193,17 @@ def expand(
     devices: Sequence[str] | None = None,
     blocks: Sequence[str] | None = None,
     check_devices: bool = True,
+    unsupported: list[tuple[str, str]] | None = None,
 ) -> list[Cell]:
     """Every cell of the matrix, in declaration order, without duplicates.
 
     ``devices`` replaces every block's device axis; ``auto`` means the devices
     present (just ``cpu`` when ``check_devices`` is false, as during loading).
     Architecture × implementation pairs that do not exist (a built-in for an
-    architecture that has none) are left out.
+    architecture that has none) are left out. Transformer cells a Transformer cannot
+    run (see transformer_problem) are left out too, and, when ``unsupported`` is a
+    list, each one's (key, reason) is appended to it (matrix loading turns the first
+    into an error).
     """
     present = present_devices() if check_devices else ["cpu"]
     out: dict[str, Cell] = {}
@@ -178,9 +231,7 @@ def expand(
         for seed in seeds if seeds is not None else block_seeds:
             for combo in itertools.product(*(values[k] for k in keys)):
                 v = dict(zip(keys, combo, strict=True))
-                if v["impl"] == "builtin" and "builtin" not in rnnsuite.implementations_of(
-                    v["arch"]
-                ):
+                if v["impl"] == "builtin" and "builtin" not in implementations(v["arch"]):
                     continue
                 size = matrix.size(v["size"])
                 cell = Cell(
@@ -194,6 +245,11 @@ def expand(
                     settings=dict(settings),
                 )
                 if any(ex(cell.keywords(), cell.fields()) for ex in excludes):
+                    continue
+                problem = transformer_problem(v)
+                if problem is not None:
+                    if unsupported is not None:
+                        unsupported.append(problem)
                     continue
                 out.setdefault(cell.id, cell)
     return list(out.values())
@@ -242,8 +298,10 @@ __all__ = [
     "MatrixError",
     "expand",
     "groups",
+    "implementations",
     "parse_devices",
     "parse_seeds",
     "present_devices",
     "select",
+    "transformer_problem",
 ]

@@ -12,6 +12,19 @@ sum(lengths) for a packed one. A training step counts as 3× the forward (the
 usual convention: backward does two matrix multiplies per forward one);
 regularizers, the loss and the optimizer are not counted.
 
+The Transformer baseline (``transformer``) is counted per layer over the T·B
+computed tokens of a padded batch (N = T·B):
+
+    Q, K, V and output projections   2·N·4H²
+    attention scores QKᵀ and A·V     2·2·T²·B·H   (the full T×T square: the causal
+                                                   mask is applied, not skipped)
+    feed-forward H→4H→H              2·N·8H²
+    elementwise, per token           25H + 4·T·heads  (bias adds 9H, residuals 2H,
+                                     ReLU 4H, two LayerNorms 10H; scale, softmax)
+
+plus, once, the I→H input projection 2·N·I·H when I ≠ H, and the positions and the
+final LayerNorm, 6H a token. Training is 3× forward, as for the RNNs.
+
 Attainable FLOP/s is measured in the same run, interleaved with the cell's
 variants: the same matrix multiplies done plainly — the T·B×I by I×G·H input
 projection, and T recurrent B×H by H×G·H products — with no gate arithmetic
@@ -45,6 +58,36 @@ def forward_flops(
     return int(total)
 
 
+def transformer_forward_flops(*, T: int, B: int, I: int, H: int, layers: int, heads: int) -> int:
+    """FLOPs of one forward pass of the Transformer baseline over a padded (T, B, I) batch."""
+    N = T * B
+    per_layer = 2 * N * 4 * H * H + 4 * T * T * B * H + 2 * N * 8 * H * H
+    per_layer += N * (25 * H + 4 * T * heads)
+    total = layers * per_layer + N * 6 * H
+    if I != H:
+        total += 2 * N * I * H
+    return int(total)
+
+
+def cell_forward_flops(cell, tokens: int) -> int:
+    """Forward FLOPs of a bench cell over ``tokens`` computed tokens (T·B when padded)."""
+    if cell.arch == "transformer":
+        from .impls import transformer_heads
+
+        return transformer_forward_flops(
+            T=cell.T, B=cell.B, I=cell.I, H=cell.H, layers=cell.layers,
+            heads=transformer_heads(cell.H),
+        )  # fmt: skip
+    return forward_flops(
+        cell.arch,
+        I=cell.I,
+        H=cell.H,
+        layers=cell.layers,
+        bidirectional=cell.bidirectional,
+        tokens=tokens,
+    )
+
+
 def train_flops(forward: int) -> int:
     return 3 * forward
 
@@ -56,8 +99,25 @@ def matmul_probes(
 
     ``proj``: the input projection, one (T·B × I) by (I × G·H) product;
     ``step``: the recurrence, T products of (B × H) by (H × G·H). The faster of
-    the two rates is the attainable FLOP/s the report divides by.
+    the two rates is the attainable FLOP/s the report divides by. For the Transformer
+    (no recurrence) ``proj`` is the fused Q/K/V projection, (T·B × H) by (H × 3H), and
+    ``step`` the feed-forward's first product, (T·B × H) by (H × 4H).
     """
+    if arch == "transformer":
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(T * B, H, generator=g).to(device)
+        w_qkv = torch.randn(H, 3 * H, generator=g).to(device)
+        w_ff = torch.randn(H, 4 * H, generator=g).to(device)
+        qkv_out = torch.empty(T * B, 3 * H, device=device)
+        ff_out = torch.empty(T * B, 4 * H, device=device)
+
+        def qkv() -> None:
+            torch.mm(x, w_qkv, out=qkv_out)
+
+        def ff() -> None:
+            torch.mm(x, w_ff, out=ff_out)
+
+        return {"proj": (qkv, 2 * T * B * H * 3 * H), "step": (ff, 2 * T * B * H * 4 * H)}
     G = GATES[arch]
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(T * B, I, generator=g).to(device)

@@ -12,6 +12,10 @@ backward-in-time walk stay rnnsuite's own Python.
 
 Every implementation of a cell starts from the same weights: a scratch model
 is built under the cell's seed and copied into the others.
+
+``transformer`` is the baseline beside the RNNs: a causal pre-norm
+nn.TransformerEncoder (``CausalTransformer``), built-in only, taking the same
+(T, B, I) batch as the RNN cells and returning (T, B, H) like them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 from torch import nn
 
 import rnnsuite
+from rnnsuite.models.transformer import PositionalEncoding, _encoder, causal_mask
 
 _counter = itertools.count()
 
@@ -65,6 +70,7 @@ def compile_cells(model: nn.Module) -> nn.Module:
             return lambda xp, state: _compiled(_cell, weight_hh, xp, state)
 
         cell.step_fn = step_fn  # instance attribute: the layers call cell.step_fn()
+        cell.run_padded = lambda x, state: None  # the compiled step, not the eager fused path
         compiled_fns.append(code)
     model._bench_compiled_codes = compiled_fns  # type: ignore[attr-defined]
     return model
@@ -94,7 +100,23 @@ def build_rnn(
     seed: int,
     dropout: float = 0.0,
 ) -> nn.Module:
-    """The recurrent module of one cell, with weights drawn under ``seed``."""
+    """The recurrent module of one cell, with weights drawn under ``seed``.
+
+    ``transformer`` (built-in only, one direction) gives the causal Transformer baseline.
+    """
+    if arch == "transformer":
+        if impl != "builtin" or bidirectional:
+            raise ValueError(
+                "the Transformer baseline is built-in and causal only: "
+                f"got impl={impl!r}, bidirectional={bidirectional}"
+            )
+        return build_transformer(
+            input_size=input_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            seed=seed,
+            dropout=dropout,
+        )
     torch.manual_seed(seed)
     kwargs = dict(
         input_size=input_size,
@@ -111,3 +133,62 @@ def build_rnn(
     if impl == "compiled":
         return compile_cells(ref)
     raise ValueError(f"unknown implementation {impl!r}")
+
+
+def transformer_heads(hidden_size: int) -> int:
+    """Attention heads of the bench Transformer: 64 features a head (H // 64), at least
+    one, lowered until it divides H (H = 256 → 4 heads)."""
+    heads = max(1, hidden_size // 64)
+    while hidden_size % heads:
+        heads -= 1
+    return heads
+
+
+class CausalTransformer(nn.Module):
+    """The Transformer baseline of the throughput bench, behind the RNN cells' interface.
+
+    (T, B, I) features → Linear I→H (only when I ≠ H) → sinusoidal positions →
+    ``layers`` pre-norm nn.TransformerEncoder layers (d_model H, H // 64 heads, feed-forward
+    4H, ReLU, no dropout unless asked; rnnsuite.models.transformer._encoder, so nested
+    tensors are off) with a causal mask → final LayerNorm → (T, B, H). Returns
+    ``(output, None)`` as an RNN returns (output, state). The encoder is batch-first (the
+    layout its fused inference kernel takes), so the input is transposed in and out.
+    """
+
+    def __init__(
+        self, input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.num_heads = transformer_heads(hidden_size)
+        self.proj = nn.Linear(input_size, hidden_size) if input_size != hidden_size else None
+        self.pos = PositionalEncoding(hidden_size, max_len=4096)
+        self.encoder = _encoder(hidden_size, self.num_heads, num_layers, None, dropout)
+        self._masks: dict[tuple[int, str, torch.dtype], torch.Tensor] = {}
+
+    def mask(self, steps: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """The (T, T) causal mask, built once per length, device and dtype."""
+        key = (steps, str(device), dtype)
+        if key not in self._masks:
+            self._masks[key] = causal_mask(steps, device=device, dtype=dtype)
+        return self._masks[key]
+
+    def forward(self, x: torch.Tensor, state: None = None) -> tuple[torch.Tensor, None]:
+        if not isinstance(x, torch.Tensor) or x.dim() != 3:
+            raise TypeError(
+                "the Transformer baseline takes a padded (T, B, I) tensor, got "
+                f"{type(x).__name__}{'' if not isinstance(x, torch.Tensor) else tuple(x.shape)}"
+            )
+        h = self.proj(x) if self.proj is not None else x
+        h = self.pos(h.transpose(0, 1))  # (B, T, H)
+        steps = h.shape[1]
+        h = self.encoder(h, mask=self.mask(steps, h.device, h.dtype), is_causal=True)
+        return h.transpose(0, 1), None
+
+
+def build_transformer(
+    *, input_size: int, hidden_size: int, num_layers: int, seed: int, dropout: float = 0.0
+) -> CausalTransformer:
+    """The Transformer baseline with weights drawn under ``seed``."""
+    torch.manual_seed(seed)
+    return CausalTransformer(input_size, hidden_size, num_layers, dropout)

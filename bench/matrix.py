@@ -44,6 +44,10 @@ from .kexpr import KExprError, parse
 
 MATRIX_DIR = Path(__file__).parent / "matrices"
 
+# The recurrent architectures of rnnsuite's registry, plus a causal Transformer
+# encoder baseline (nn.TransformerEncoder; built-in only, see impls.build_transformer).
+TRANSFORMER = "transformer"
+ARCHS: tuple[str, ...] = (*rnnsuite.ARCHITECTURES, TRANSFORMER)
 IMPLS = ("scratch", "builtin", "compiled")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 INPUTS = ("padded", "packed")
@@ -141,7 +145,7 @@ def _size_name(v: Any) -> str:
 
 # Keys that can be an axis (a list) or fixed (a scalar), and their defaults.
 CELL_KEYS: dict[str, tuple[Any, Any]] = {
-    "arch": (_choice(rnnsuite.ARCHITECTURES), "lstm"),
+    "arch": (_choice(ARCHS), "lstm"),
     "impl": (_choice(IMPLS), "scratch"),
     "device": (_choice(DEVICES), "auto"),
     "input": (_choice(INPUTS), "padded"),
@@ -360,7 +364,22 @@ def _validate(data: dict[str, Any], source: str, path: Path | None, text: str) -
     from .cells import expand  # local import: cells imports this module
 
     for b in blocks:
-        if not expand(matrix, blocks=[b.name], check_devices=False):
+        problems: list[tuple[str, str]] = []
+        cells = expand(matrix, blocks=[b.name], check_devices=False, unsupported=problems)
+        if problems:
+            key, reason = problems[0]
+            axes_at, fixed_at = (
+                ("axes", "fixed")
+                if b.key == "axes"
+                else (
+                    f"{b.key}.axes",
+                    f"{b.key}.fixed",
+                )
+            )
+            if key not in b.axes and key not in b.fixed:
+                key = "arch"  # the default value is at fault only with this architecture
+            raise err(f"{axes_at if key in b.axes else fixed_at}.{key}", reason)
+        if not cells:
             raise err(
                 b.key,
                 "empty product: no cell is left after unsupported combinations "

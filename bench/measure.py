@@ -110,14 +110,7 @@ def _prepare(cell: Cell, rec: dict[str, Any]):
         tokens_computed = (
             w.length_info["tokens_valid"] if cell.input == "packed" else cell.T * cell.B
         )
-        f_fwd = flops_mod.forward_flops(
-            cell.arch,
-            I=cell.I,
-            H=cell.H,
-            layers=cell.layers,
-            bidirectional=cell.bidirectional,
-            tokens=tokens_computed,
-        )
+        f_fwd = flops_mod.cell_forward_flops(cell, tokens_computed)
         rec["workload"] = {**w.length_info, "tokens_computed": tokens_computed}
         rec["flops"] = {"fwd": f_fwd, "train": flops_mod.train_flops(f_fwd)}
 

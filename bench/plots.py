@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 IMPL_COLORS = {"scratch": "#1f77b4", "builtin": "#ff7f0e", "compiled": "#2ca02c"}
-ARCH_ORDER = ["rnn", "lstm", "lstm_peephole", "gru", "gru_cho"]
+ARCH_ORDER = ["rnn", "lstm", "lstm_peephole", "gru", "gru_cho", "transformer"]
 IMPL_ORDER = ["scratch", "builtin", "compiled"]
 
 

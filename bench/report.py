@@ -95,6 +95,87 @@ def bar_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+TRANSFORMER_MATCH = ["spec", "lengths", "threads", "device", "seed", "layers", "reg", "optimizer"]
+
+
+def transformer_pairs(ok: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each ok transformer cell with the RNN built-ins (padded) measured at the same shape,
+    lengths, threads, device, seed, layers, regularizer and optimizer: their throughput,
+    saved bytes, and the transformer's ratio to each (transformer / RNN). Transformer and
+    RNN cells are separate timing groups, so these ratios are of medians, not per-repeat."""
+    if ok.empty:
+        return []
+    tf = ok[(ok.arch == "transformer") & ok.fwd_tok_s.notna()]
+    rnn = ok[(ok.arch != "transformer") & (ok.impl == "builtin") & (ok.input == "padded")]
+    out = []
+    for _, t in tf.iterrows():
+        same = rnn[(rnn[TRANSFORMER_MATCH] == t[TRANSFORMER_MATCH]).all(axis=1)]
+        same = same[same.fwd_tok_s.notna()]
+        if same.empty:
+            continue
+        others = []
+        for _, r in same.sort_values("arch").iterrows():
+            others.append(
+                {
+                    "row": r,
+                    "fwd": t.fwd_tok_s / r.fwd_tok_s,
+                    "train": t.train_tok_s / r.train_tok_s,
+                    "saved": (
+                        t.saved_bytes / r.saved_bytes
+                        if pd.notna(t.saved_bytes) and pd.notna(r.saved_bytes) and r.saved_bytes
+                        else None
+                    ),
+                }
+            )
+        out.append({"row": t, "rnns": others})
+    return out
+
+
+def _vs(pair: dict[str, Any], mode: str) -> str:
+    return ", ".join(f"{o[mode]:.2f}× nn.{o['row'].arch.upper()}" for o in pair["rnns"])
+
+
+def _transformer_finding(pairs: list[dict[str, Any]]) -> list[str]:
+    out = []
+    by_shape: dict[tuple, list[dict[str, Any]]] = {}
+    for p in pairs:
+        t = p["row"]
+        by_shape.setdefault(
+            (t.spec, t.lengths, t.threads, t.device, t.reg, t.optimizer, t.seed), []
+        ).append(p)
+    for (spec, lengths, threads, device, reg, opt, seed), ps in by_shape.items():
+        parts = []
+        for p in sorted(ps, key=lambda p: p["row"].layers):
+            t = p["row"]
+            parts.append(
+                f"L{t.layers}: forward {_ktok(t.fwd_tok_s)} tok/s ({_vs(p, 'fwd')}), "
+                f"training {_ktok(t.train_tok_s)} tok/s ({_vs(p, 'train')})"
+            )
+        where = [spec, f"lengths {lengths}", "padded"]
+        if threads:
+            where.append(f"{threads} thread" + ("s" if threads != 1 else ""))
+        if device != "cpu":
+            where.append(device)
+        if reg != "none":
+            where.append(reg)
+        if opt != "none":
+            where.append(opt)
+        if seed:
+            where.append(f"seed {seed}")
+        saved = [o["saved"] for p in ps for o in p["rnns"] if o["saved"] is not None]
+        mem = (
+            f" It saves {min(saved):.2f}–{max(saved):.2f}× the RNN built-ins' bytes for backward."
+            if saved
+            else ""
+        )
+        out.append(
+            f"**Transformer baseline vs RNN built-ins** ({', '.join(where)}; the transformer "
+            f"(causal nn.TransformerEncoder) as a multiple of each RNN's valid tokens/s, "
+            f"medians of separately timed groups): {'; '.join(parts)}.{mem}"
+        )
+    return out
+
+
 def findings(df: pd.DataFrame, bars: list[dict[str, Any]]) -> list[str]:
     ok = df[df.status == "ok"]
     out: list[str] = []
@@ -167,6 +248,7 @@ def findings(df: pd.DataFrame, bars: list[dict[str, Any]]) -> list[str]:
                 f"built-in saves (median over {len(m)} matched cells; exact counts from "
                 "saved_tensors_hooks)."
             )
+    out += _transformer_finding(transformer_pairs(ok))
     frac = ok[ok.train_flop_frac.notna()]
     if not frac.empty:
         best = frac.loc[frac.train_flop_frac.idxmax()]
@@ -400,6 +482,63 @@ def render(
         )
         src = sorted(set(ok.lengths_source.dropna()))
         lines += ["", f"Length sources: {'; '.join(src)}."]
+
+    pairs = transformer_pairs(ok)
+    if pairs:
+        lines += ["", "## Transformer baseline vs RNN built-ins", ""]
+        rows = []
+        for p in pairs:
+            t = p["row"]
+            rows.append(
+                [
+                    short_name(t),
+                    f"{_ktok(t.fwd_tok_s)} ±{_fmt(t.fwd_iqr_rel, '.0%')}",
+                    f"{_ktok(t.train_tok_s)} ±{_fmt(t.train_iqr_rel, '.0%')}",
+                    _mib(t.saved_bytes),
+                    _fmt(t.fwd_flop_frac, ".0%"),
+                    _fmt(t.train_flop_frac, ".0%"),
+                    "–",
+                    "–",
+                ]
+            )
+            for o in p["rnns"]:
+                r = o["row"]
+                rows.append(
+                    [
+                        short_name(r),
+                        f"{_ktok(r.fwd_tok_s)} ±{_fmt(r.fwd_iqr_rel, '.0%')}",
+                        f"{_ktok(r.train_tok_s)} ±{_fmt(r.train_iqr_rel, '.0%')}",
+                        _mib(r.saved_bytes),
+                        _fmt(r.fwd_flop_frac, ".0%"),
+                        _fmt(r.train_flop_frac, ".0%"),
+                        f"{o['fwd']:.2f}×",
+                        f"{o['train']:.2f}×",
+                    ]
+                )
+        lines.append(
+            _table(
+                rows,
+                [
+                    "cell",
+                    "fwd tok/s (±IQR)",
+                    "train tok/s (±IQR)",
+                    "saved for backward (MiB)",
+                    "fwd FLOP frac",
+                    "train FLOP frac",
+                    "transformer fwd ÷ this",
+                    "transformer train ÷ this",
+                ],
+            )
+        )
+        lines += [
+            "",
+            "The transformer (a causal pre-norm nn.TransformerEncoder: d_model H, H/64 heads, "
+            "feed-forward 4H, an I→H projection when I ≠ H) takes the same padded (T, B, I) "
+            "batch and masked loss as the RNN cells; it has no scratch twin, so its ratio "
+            "columns elsewhere are –. It is timed in its own group, so the ratios here are of "
+            "medians from separate timing loops, not per-repeat pairs. Its FLOPs count the full "
+            "T×T attention square (flops.py).",
+        ]
 
     lines += ["", "## Memory", ""]
     rows = [

@@ -96,6 +96,8 @@ def test_compiled_cells_match_scratch(arch):
         torch.testing.assert_close(p.grad, grads[name].grad, rtol=1e-4, atol=1e-6)
     with torch.no_grad():
         torch.testing.assert_close(comp(x)[0], ref(x)[0], rtol=1e-5, atol=1e-6)
+    # inference must run the compiled step too, never the scratch cell's eager fused path
+    assert all(cell.run_padded(x, None) is None for _, cell in comp.cells())
     with pytest.raises(TypeError):
         compile_cells(torch.nn.Linear(2, 2))
 
