@@ -4,6 +4,7 @@ model = rnnsuite.build("lstm", "scratch", input_size=32, hidden_size=64)
 out, (h, c) = model(x)              # x: (T, B, I), (B, T, I) or a PackedSequence
 """
 
+from . import bptt
 from .heads import Acceptor, Transducer, last_step
 from .packing import pack_padded, unpack
 from .registry import (
@@ -28,6 +29,7 @@ __all__ = [
     "Stateful",
     "Transducer",
     "architecture",
+    "bptt",
     "build",
     "canonical_parameters",
     "copy_weights",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from . import bptt
 from .cells import Cell, State, StepFn
 
 
@@ -74,6 +75,10 @@ class Layer(nn.Module):
             fused = self.cell.run_padded(x, state)
             if fused is not None:
                 return fused
+        if bptt.applies(self.cell, x, state):
+            manual = bptt.run(self.cell, x, state, batch_sizes, reverse=False)
+            if manual is not None:
+                return manual
         xp_all, step, prev = _prepare(self.cell, x)
         outs: list[Tensor] = []
         finished: list[State] = []  # states of sequences that ended, in order of ending
@@ -104,6 +109,10 @@ class ReversedLayer(Layer):
             fused = self.cell.run_padded(x.flip(0), state)
             if fused is not None:
                 return fused[0].flip(0), fused[1]
+        if bptt.applies(self.cell, x, state):
+            manual = bptt.run(self.cell, x, state, batch_sizes, reverse=True)
+            if manual is not None:
+                return manual
         xp_all, step, prev = _prepare(self.cell, x)
         steps = _steps(xp_all, batch_sizes)
         initial = state

@@ -68,10 +68,29 @@ def test_float64_takes_the_ordinary_path():
 
 
 @needs_onednn
-def test_fused_step_matmul_is_sigmoid_of_linear():
+@pytest.mark.parametrize("rows", [5, 2])
+def test_step_matmul_is_linear(rows):
     torch.manual_seed(2)
-    w, b, z = torch.randn(12, 7), torch.randn(12), torch.randn(5, 7)
-    fused = gemm.fused_step_matmul(w, b, 5)
-    assert fused is not None
-    torch.testing.assert_close(fused(z), torch.sigmoid(F.linear(z, w, b)), rtol=1e-5, atol=1e-6)
-    assert gemm.fused_step_matmul(w.double(), b.double(), 5) is None
+    w, b, z = torch.randn(12, 7), torch.randn(12), torch.randn(rows, 7)
+    step = gemm.step_matmul(w, b, 5)
+    assert step is not None
+    torch.testing.assert_close(step(z), F.linear(z, w, b), rtol=1e-5, atol=1e-6)
+    assert gemm.step_matmul(w.double(), b.double(), 5) is None
+
+
+@needs_onednn
+def test_input_grad_matmul_and_weight_grad_t():
+    """The backward products of the manual BPTT: grad W (+ add) and grad_tᵀ-style dW."""
+    torch.manual_seed(3)
+    w, g, add = torch.randn(12, 7), torch.randn(5, 12), torch.randn(5, 7)
+    back = gemm.input_grad_matmul(w, 5)
+    torch.testing.assert_close(back(g, None), g @ w, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(back(g, add), g @ w + add, rtol=1e-5, atol=1e-5)
+    grad, inp = torch.randn(9, 12), torch.randn(9, 7)
+    want = grad.t() @ inp
+    torch.testing.assert_close(
+        gemm.weight_grad_t(grad.t().contiguous(), inp), want, rtol=1e-5, atol=1e-4
+    )
+    torch.testing.assert_close(
+        gemm.weight_grad_t(grad.t().double(), inp.double()), want.double(), rtol=1e-5, atol=1e-4
+    )

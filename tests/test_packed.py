@@ -55,21 +55,49 @@ def test_packed_equals_each_sequence_alone(arch, bidir):
             torch.testing.assert_close(got[:, b], want[:, 0], rtol=0, atol=1e-12)
 
 
-def test_packed_skips_finished_sequences_rather_than_masking():
-    """The loop computes only active rows: the cell sees shrinking batches."""
+@pytest.mark.parametrize("path", ["manual", "autograd", "no_grad"])
+def test_packed_skips_finished_sequences_rather_than_masking(path):
+    """The loop computes only active rows: the cell sees shrinking batches, on each of the
+    three paths (hand-written BPTT, autograd's per-step graph, inference)."""
     model = _model("lstm", bidir=False, layers=1)
+    cell = model.layers[0].cell
     seen: list[int] = []
-    step = model.layers[0].cell.step_fn
+    if path == "manual":
+        make = cell.manual_step
 
-    def spy(*args):
-        inner = step(*args)
+        def spy(*args):
+            inner = make(*args)
+            forward = inner.forward
 
-        def wrapped(xp, state):
-            seen.append(xp.shape[0])
-            return inner(xp, state)
+            def counted(xp, state, out):
+                seen.append(xp.shape[0])
+                return forward(xp, state, out)
 
-        return wrapped
+            inner.forward = counted
+            return inner
 
-    model.layers[0].cell.step_fn = spy
-    model(rnnsuite.pack_padded(torch.randn(T, B, I, dtype=torch.float64), LENGTHS))
+        cell.manual_step = spy
+    else:
+        step = cell.step_fn
+
+        def spy(*args):
+            inner = step(*args)
+
+            def wrapped(xp, state):
+                seen.append(xp.shape[0])
+                return inner(xp, state)
+
+            return wrapped
+
+        cell.step_fn = spy
+    x = rnnsuite.pack_padded(torch.randn(T, B, I, dtype=torch.float64), LENGTHS)
+    if path == "autograd":
+        with rnnsuite.bptt.autograd_steps():
+            model(x)
+    elif path == "no_grad":
+        with torch.no_grad():
+            model(x)
+    else:
+        out, _ = model(x)
+        out.data.sum().backward()
     assert seen == [sum(n > t for n in LENGTHS) for t in range(T)]

@@ -33,6 +33,12 @@ class Cell(nn.Module):
     #: then leave W_hh out of the per-step graph and form its gradient in one matrix
     #: multiply over all steps (layers.RecurrentWeightGrad) instead of one per step.
     hidden_adds_to_projection: ClassVar[bool] = False
+    #: True when the cell writes its step's gradient by hand (manual_step): a training
+    #: pass then runs as one autograd node per layer-direction (rnnsuite.bptt).
+    manual: ClassVar[bool] = False
+    #: True when the hidden bias stays inside the step (not folded into the projection),
+    #: so the manual path must return b_hh's gradient too (GRU).
+    manual_hidden_bias: ClassVar[bool] = False
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
@@ -62,9 +68,13 @@ class Cell(nn.Module):
             return None
         return self.bias_ih + self.bias_hh
 
+    def projection_params(self) -> tuple[Tensor, Tensor | None]:
+        """(weight, bias) of the input projection, rows in the order the step reads them."""
+        return self.weight_ih, self.folded_bias()
+
     def project(self, x: Tensor) -> Tensor:
         """Input projection for all steps at once: (..., I) -> (..., gates*H)."""
-        return gemm.linear(x, self.weight_ih, self.folded_bias())
+        return gemm.linear(x, *self.projection_params())
 
     def recurrent_weight(self) -> Tensor:
         """W_hh with rows in the order the step reads them (torch's, unless a cell says)."""
@@ -81,6 +91,19 @@ class Cell(nn.Module):
         """Optional whole-sequence path for padded input without autograd; None = use the
         layer's loop. A cell overrides it where fusing the steps pays (see lstm.py)."""
         return None
+
+    def manual_weights(self) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
+        """(W_ih, b_ih, W_hh, b_hh) as the manual step reads them: the projection's, the
+        recurrent weight, and b_hh only where it stays inside the step. Differentiable
+        functions of the parameters, so any reordering or scaling is undone by autograd."""
+        w_ih, b_ih = self.projection_params()
+        b_hh = self.bias_hh if self.manual_hidden_bias else None
+        return w_ih, b_ih, self.recurrent_weight(), b_hh
+
+    def manual_step(self, weight_hh: Tensor, bias_hh: Tensor | None, batch: int):
+        """The step with its gradient written out (a ``bptt.ManualStep``) for cells that set
+        ``manual``; `weight_hh` is recurrent_weight() detached, `batch` the first step's."""
+        raise NotImplementedError(f"{type(self).__name__} has no manual step")
 
     def initial_state(self, batch: int, like: Tensor) -> State:
         zeros = like.new_zeros(batch, self.hidden_size)

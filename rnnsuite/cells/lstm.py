@@ -12,20 +12,39 @@ several times what sigmoid does per element: the g rows are scaled by 2 when
 the weights are bound, so a single sigmoid over all four gates gives σ(2g), and
 tanh(g) = 2σ(2g) − 1 enters the cell update as 2·i·σ(2g) − i; likewise
 tanh(c') = 2σ(2c') − 1. The step works in place and allocates only the new state.
+
+For training the step's gradient is written out (``manual_step``, run by
+``rnnsuite.bptt``): the forward keeps the four activations, the previous c and
+tanh(c'), and the backward forms the gates' gradient in one (B, 4H) block.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import torch
 
 from . import gemm
 from .base import Cell, State, StepFn
 
+#: each cell's joined inference weight (see LSTMCell._joined_weights); weak, so a cell that
+#: goes away takes its entry with it, and outside the module so deepcopy never meets it
+_JOINED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _identity(p: torch.Tensor) -> tuple:
+    return (id(p), p._version, p.data_ptr(), p.dtype, p.device)
+
+
+def _none() -> None:
+    return None
+
 
 class LSTMCell(Cell):
     gates = 4
     state_size = 2
     hidden_adds_to_projection = True
+    manual = True
 
     def _step_order(self) -> torch.Tensor:
         """Row indices taking torch's (i, f, g, o) blocks to (i, f, o, g)."""
@@ -33,47 +52,76 @@ class LSTMCell(Cell):
         rows = torch.arange(4 * H, device=dev)
         return torch.cat([rows[: 2 * H], rows[3 * H :], rows[2 * H : 3 * H]])
 
-    def _bind(self, t: torch.Tensor | None) -> torch.Tensor | None:
-        """Rows of a weight or bias in step order; g rows doubled for the inference step."""
+    def _bind(self, t: torch.Tensor | None, double_g: bool | None = None) -> torch.Tensor | None:
+        """Rows of a weight or bias in step order, g rows doubled when `double_g` (default:
+        when autograd is off, for the inference step); differentiable either way."""
         if t is None:
             return None
         t = t[self._step_order()]
-        if not torch.is_grad_enabled():
-            t[3 * self.hidden_size :] *= 2  # t is a fresh copy: indexing gathers
+        if double_g if double_g is not None else not torch.is_grad_enabled():
+            H3 = 3 * self.hidden_size
+            t = torch.cat([t[:H3], t[H3:] * 2])
         return t
 
-    def project(self, x: torch.Tensor) -> torch.Tensor:
-        return gemm.linear(x, self._bind(self.weight_ih), self._bind(self.folded_bias()))
+    def projection_params(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self._bind(self.weight_ih), self._bind(self.folded_bias())
 
     def recurrent_weight(self) -> torch.Tensor:
         return self._bind(self.weight_hh)
 
+    def manual_weights(self):
+        """Step order with g rows doubled: one sigmoid then serves all four gates."""
+        bind = self._bind
+        return (
+            bind(self.weight_ih, True),
+            bind(self.folded_bias(), True),
+            bind(self.weight_hh, True),
+            None,
+        )
+
     def run_padded(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State] | None:
         """Inference over a padded (T, B, I) sequence in one GEMM per step.
 
-        gates_t = [x_t | h] [W_ih | W_hh]ᵀ + b with the sigmoid fused into the GEMM: no
-        separate input projection, no addition, no sigmoid pass over memory. h is written
-        straight into the output and into the GEMM's input buffer for the next step."""
+        gates_t = [x_t | h] [W_ih | W_hh]ᵀ + b: no separate input projection and no addition.
+        The loop keeps c̃ = 2c, so both tanh become one sigmoid each: with s = σ(2g),
+        c̃' = f c̃ + 4 i s − 2 i and h' = o (2σ(c̃') − 1). h is written straight into the
+        output and copied into the GEMM's input for the next step."""
         T, B, I = x.shape
-        H = self.hidden_size
-        weight = torch.cat([self._bind(self.weight_ih), self._bind(self.weight_hh)], 1)
-        gemm_sig = gemm.fused_step_matmul(weight, self._bind(self.folded_bias()), B)
-        if gemm_sig is None or not gemm.usable(x):
+        matmul = self._joined_weights(B)
+        if matmul is None or not gemm.usable(x):
             return None
         h0, c0 = state
-        z = x.new_empty(B, I + H)
-        z[:, I:] = h0
-        c = c0.clone()
-        out = x.new_empty(T, B, H)
-        tanh_c = x.new_empty(B, H)
-        for t in range(T):
-            z[:, :I] = x[t]
-            i, f, o, s = gemm_sig(z).chunk(4, 1)  # s = σ(2g)
-            c.mul_(f).addcmul_(i, s, value=2).sub_(i)  # c' = f c + i (2σ(2g) − 1)
-            torch.mul(c, 2, out=tanh_c).sigmoid_().mul_(2).sub_(1)  # tanh(c') = 2σ(2c') − 1
-            h = torch.mul(tanh_c, o, out=out[t])
-            z[:, I:] = h
-        return out, (out[-1], c)
+        z = x.new_empty(B, I + self.hidden_size)
+        z_x, z_h = z[:, :I], z[:, I:]
+        z_h.copy_(h0)
+        c2 = c0 * 2
+        out = x.new_empty(T, B, self.hidden_size)
+        u = x.new_empty(B, self.hidden_size)
+        for x_t, out_t in zip(x.unbind(0), out.unbind(0), strict=True):
+            z_x.copy_(x_t)
+            i, f, o, s = matmul(z).sigmoid_().chunk(4, 1)  # s = σ(2g)
+            c2.mul_(f).addcmul_(i, s, value=4).sub_(i, alpha=2)
+            torch.sigmoid(c2, out=u)
+            z_h.copy_(torch.mul(u, 2, out=out_t).sub_(1).mul_(o))
+        return out, (out[-1], c2.mul_(0.5))
+
+    def _joined_weights(self, batch: int):
+        """run_padded's [W_ih | W_hh] and bias in step order, reordered for oneDNN; kept
+        until a parameter is replaced or changed in place (its version moves)."""
+        params = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        key = (batch, *(None if p is None else _identity(p) for p in params))
+        hit = _JOINED.get(self)
+        if (
+            hit is not None
+            and hit[0] == key
+            and all(r() is p for r, p in zip(hit[1], params, strict=True))
+        ):
+            return hit[2]
+        weight = torch.cat([self._bind(self.weight_ih), self._bind(self.weight_hh)], 1)
+        matmul = gemm.step_matmul(weight, self._bind(self.folded_bias()), batch)
+        refs = tuple(_none if p is None else weakref.ref(p) for p in params)
+        _JOINED[self] = (key, refs, matmul)
+        return matmul
 
     def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:
         w_hh = self.recurrent_weight() if weight_hh is None else weight_hh
@@ -91,6 +139,49 @@ class LSTMCell(Cell):
             return o * torch.tanh(c), c
 
         return step
+
+    def manual_step(self, weight_hh: torch.Tensor, bias_hh, batch: int) -> _ManualStep:
+        return _ManualStep(weight_hh, batch)
+
+
+class _ManualStep:
+    """The training step, gradient by hand, on weights in step order (i, f, o, g) with the g
+    rows doubled, so one sigmoid gives i, f, o and s = σ(2g), and tanh(g) = 2s − 1:
+
+    c' = f c + i (2s − 1),  h' = o tanh(c');  with σ' = σ(1 − σ) for all four blocks,
+    dc = dc_next + dh o (1 − tanh²(c')),  and the gates' gradient
+    [dc (2s − 1), dc c, dh tanh(c'), 2 dc i] ⊙ σ',  then dc_prev = dc f, dh_prev = d W_hh."""
+
+    def __init__(self, weight: torch.Tensor, batch: int) -> None:
+        self.H = weight.shape[1]
+        self.matmul = gemm.recurrent_matmul(weight, batch)
+        self.grad_matmul = gemm.input_grad_matmul(weight, batch)
+        self.ones: torch.Tensor | None = None
+
+    def forward(self, xp: torch.Tensor, state: State, out: torch.Tensor):
+        h, c = state
+        gates = self.matmul(h, xp).sigmoid_()  # fresh (b, 4H): i, f, o, σ(2g)
+        i, f, o, s = gates.chunk(4, 1)
+        c_new = torch.mul(f, c).addcmul_(i, s, value=2).sub_(i)
+        tanh_c = gemm.tanh_(torch.mul(c_new, 1))
+        torch.mul(o, tanh_c, out=out)
+        return (out, c_new), (gates, c, tanh_c)
+
+    def backward(self, grad: State, saved, h, grad_xp: torch.Tensor, grad_hp) -> State:
+        gh, gc = grad
+        gates, c, tanh_c = saved
+        if self.ones is None or self.ones.shape[0] < gh.shape[0]:
+            self.ones = torch.ones_like(gh)
+        i, f, o, s = gates.chunk(4, 1)
+        d_i, d_f, d_o, d_g = grad_xp.chunk(4, 1)
+        one_minus_tc2 = torch.addcmul(self.ones[: gh.shape[0]], tanh_c, tanh_c, value=-1)
+        dc = torch.addcmul(gc, torch.mul(gh, o), one_minus_tc2)
+        torch.mul(dc, s, out=d_i).mul_(2).sub_(dc)  # dc (2s − 1)
+        torch.mul(dc, c, out=d_f)
+        torch.mul(gh, tanh_c, out=d_o)
+        torch.mul(dc, i, out=d_g).mul_(2)
+        grad_xp.mul_(torch.addcmul(gates, gates, gates, value=-1))
+        return self.grad_matmul(grad_xp, None), dc.mul_(f)
 
 
 def _inference_step(w_hh: torch.Tensor) -> StepFn:

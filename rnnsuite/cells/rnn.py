@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from . import gemm
 from .base import Cell, State, StepFn
 
 NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
@@ -13,6 +14,7 @@ class ElmanCell(Cell):
     gates = 1
     state_size = 1
     hidden_adds_to_projection = True
+    manual = True
 
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
@@ -33,5 +35,34 @@ class ElmanCell(Cell):
 
         return step
 
+    def manual_step(self, weight_hh: torch.Tensor, bias_hh, batch: int) -> _ManualStep:
+        return _ManualStep(weight_hh, batch, self.nonlinearity)
+
     def extra_repr(self) -> str:
         return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
+
+
+class _ManualStep:
+    """The training step, gradient by hand: h' = act(xp + h W_hhᵀ), so the pre-activation
+    gradient is dh (1 − h'²) for tanh, dh [h' > 0] for relu, and dh_prev = that W_hh."""
+
+    def __init__(self, weight: torch.Tensor, batch: int, nonlinearity: str) -> None:
+        self.tanh = nonlinearity == "tanh"
+        self.matmul = gemm.recurrent_matmul(weight, batch)
+        self.grad_matmul = gemm.input_grad_matmul(weight, batch)
+
+    def forward(self, xp: torch.Tensor, state: State, out: torch.Tensor):
+        pre = self.matmul(state[0], xp)
+        if self.tanh:
+            torch.mul(pre, 2, out=out).sigmoid_().mul_(2).sub_(1)  # tanh as 2σ(2x) − 1
+        else:
+            torch.clamp_min(pre, 0, out=out)
+        return (out,), ()
+
+    def backward(self, grad: State, saved, h, grad_xp: torch.Tensor, grad_hp) -> State:
+        gh = grad[0]
+        if self.tanh:
+            torch.mul(h, h, out=grad_xp).neg_().add_(1).mul_(gh)
+        else:
+            torch.mul(gh, h > 0, out=grad_xp)
+        return (self.grad_matmul(grad_xp, None),)

@@ -1,0 +1,274 @@
+"""Backpropagation through time with each step's gradient written out by its cell.
+
+Why: under autograd a training step records a dozen small nodes per time step
+(the recurrent product, each gate's activation, every product of the cell
+update) and walks them back one by one; on a CPU that bookkeeping and the
+extra passes over memory, not the arithmetic, decide the speed. A cell that
+can write its step's gradient by hand (``Cell.manual_step``) runs here as one
+autograd node per layer-direction, input projection included: the forward
+loop runs without autograd and keeps only what the cell asks for, and the
+backward loop walks the steps in reverse, calling the cell's backward step.
+The weights' gradients are then one matrix multiply each over all steps, from
+one transposed copy of the gates' gradient (W_ih's and W_hh's read the same).
+
+Padded input is (T, B, G) with every step of batch B; packed input is the
+PackedSequence's data with its ``batch_sizes`` (sorted longest first, so the
+batch shrinks forward in time). The bookkeeping for packed rows — states set
+aside when a sequence ends (forward), initial states joining when one begins
+(reversed) — mirrors ``layers.Layer`` and ``layers.ReversedLayer`` exactly.
+The gradient is checked against the autograd path and the built-ins by the
+parity tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from .cells import gemm
+from .cells.base import Cell, State
+
+_ENABLED = True
+
+
+@contextlib.contextmanager
+def autograd_steps() -> Iterator[None]:
+    """Run every layer through autograd's per-step graph instead (for tests and
+    comparisons): same maths, so outputs and gradients agree to rounding."""
+    global _ENABLED
+    before, _ENABLED = _ENABLED, False
+    try:
+        yield
+    finally:
+        _ENABLED = before
+
+
+class _Scratchpad:
+    """Buffers a backward pass fills and drops before it returns (the gates' gradient and
+    its transpose), kept from one call to the next.
+
+    Why: on this kind of VM a fresh 16 MB buffer costs ~4,000 page faults per call, which
+    measured 5-8 ms of an 80 ms LSTM training step, for no arithmetic at all. One buffer per
+    (role, dtype, device), grown to the largest request and taken out while in use, so a
+    concurrent or re-entrant backward allocates its own. ``release()`` frees them all (the
+    bench calls it before it measures a step's memory, so the step pays for them again)."""
+
+    def __init__(self) -> None:
+        self._free: dict[tuple, Tensor] = {}
+
+    @contextlib.contextmanager
+    def take(self, role: str, shape: tuple[int, ...], like: Tensor) -> Iterator[Tensor]:
+        key = (role, like.dtype, like.device)
+        numel = math.prod(shape)
+        buf = self._free.pop(key, None)
+        if buf is None or buf.numel() < numel:
+            buf = like.new_empty(numel)
+        try:
+            yield buf[:numel].view(shape)
+        finally:
+            self._free[key] = buf
+
+    def release(self) -> None:
+        self._free.clear()
+
+
+SCRATCHPAD = _Scratchpad()
+
+
+def release_workspace() -> None:
+    """Free the buffers the manual backward keeps between calls."""
+    SCRATCHPAD.release()
+
+
+class ManualStep(Protocol):
+    """One layer-direction's step with its gradient written out (see Cell.manual_step)."""
+
+    def forward(self, xp: Tensor, state: State, out: Tensor) -> tuple[State, tuple[Tensor, ...]]:
+        """Advance the state, writing the new h into `out`; return it and what backward needs
+        (never a view of `out`: backward gets the step's h as `h` instead)."""
+        ...
+
+    def backward(
+        self,
+        grad: State,
+        saved: tuple[Tensor, ...],
+        h: Tensor,
+        grad_xp: Tensor,
+        grad_hp: Tensor | None,
+    ) -> State:
+        """From the gradient of the new state, write the gradient of the step's projected
+        input into `grad_xp` (and of its hidden product h W_hhᵀ + b_hh into `grad_hp` when
+        the cell keeps them apart) and return the gradient of the previous state."""
+        ...
+
+
+def applies(cell: Cell, x: Tensor, state: State) -> bool:
+    """True when this layer-direction should take the manual path."""
+    if not _ENABLED or not cell.manual or not torch.is_grad_enabled():
+        return False
+    return not torch.compiler.is_compiling()
+
+
+def run(
+    cell: Cell, x: Tensor, state: State, batch_sizes: list[int] | None, reverse: bool
+) -> tuple[Tensor, State] | None:
+    """The layer's output (rows of x) and final state, differentiable by hand; None when
+    nothing needs a gradient (the caller's no-grad path is then the right one)."""
+    w_ih, b_ih, w_hh, b_hh = cell.manual_weights()
+    inputs = (x, w_ih, b_ih, w_hh, b_hh, *state)
+    if not any(t is not None and t.requires_grad for t in inputs):
+        return None
+    outs = _ManualBPTT.apply(cell, batch_sizes, reverse, *inputs)
+    return outs[0], tuple(outs[1:])
+
+
+class _ManualBPTT(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, cell, batch_sizes, reverse, x, w_ih, b_ih, weight, bias, *state0):
+        x2 = x.reshape(-1, x.shape[-1]) if batch_sizes is None else x
+        sizes = [x.shape[1]] * x.shape[0] if batch_sizes is None else batch_sizes
+        xp = gemm.linear(x2, w_ih, b_ih)
+        out = xp.new_empty(xp.shape[0], cell.hidden_size)
+        step = cell.manual_step(weight, bias, sizes[0])
+        xp_t, out_t = xp.split(sizes), out.split(sizes)
+        order = range(len(sizes) - 1, -1, -1) if reverse else range(len(sizes))
+        saved: list[Tensor] = []
+        if sizes[0] == sizes[-1]:  # every step has the whole batch (padded input)
+            state = tuple(state0)
+            for t in order:
+                state, keep = step.forward(xp_t[t], state, out_t[t])
+                saved += keep
+            state = (state[0].clone(), *state[1:])  # the last h is a view of `out`
+        else:
+            state = _packed_forward(step, reverse, sizes, xp_t, out_t, state0, saved)
+        ctx.step, ctx.sizes, ctx.reverse = step, sizes, reverse
+        ctx.hidden_bias = cell.manual_hidden_bias
+        ctx.per_step = len(saved) // len(sizes)
+        ctx.padded_shape = None if batch_sizes is not None else x.shape
+        ctx.has_bias, ctx.has_b_ih = bias is not None, b_ih is not None
+        ctx.save_for_backward(x2, w_ih, weight, out, *state0, *saved)
+        result = out if batch_sizes is not None else out.view(*x.shape[:-1], cell.hidden_size)
+        return (result, *state)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out, *grad_final):
+        x2, w_ih, weight, out, *rest = ctx.saved_tensors
+        state0, saved = rest[: len(grad_final)], rest[len(grad_final) :]
+        sizes, reverse = ctx.sizes, ctx.reverse
+        rows, G = out.shape[0], weight.shape[0]
+        need = ctx.needs_input_grad  # (cell, batch_sizes, reverse, x, w_ih, b_ih, w_hh, b_hh, ...)
+        with contextlib.ExitStack() as pad:
+            grad_xp = pad.enter_context(SCRATCHPAD.take("grad_xp", (rows, G), out))
+            grad_hp = None
+            if ctx.hidden_bias:
+                grad_hp = pad.enter_context(SCRATCHPAD.take("grad_hp", (rows, G), out))
+            grad_state0 = _walk_back(
+                ctx.step,
+                sizes,
+                reverse,
+                ctx.per_step,
+                saved,
+                out,
+                grad_out.reshape(-1, grad_out.shape[-1]),
+                grad_final,
+                grad_xp,
+                grad_hp,
+            )
+            grad_w_ih = grad_b_ih = grad_w = grad_b = grad_x = None
+            if need[4] or need[6]:  # both weights' gradients read the transposed gates' gradient
+                grad_xp_t = pad.enter_context(SCRATCHPAD.take("grad_t", (G, rows), out))
+                grad_xp_t.copy_(grad_xp.t())
+                if need[4]:
+                    grad_w_ih = gemm.weight_grad_t(grad_xp_t, x2)
+            if ctx.has_b_ih and need[5]:
+                grad_b_ih = grad_xp.sum(0)
+            if need[6]:
+                h_prev = _previous_h(out, state0[0], sizes, reverse)
+                if grad_hp is not None:  # the hidden product's own gradient (GRU's n rows)
+                    grad_xp_t.copy_(grad_hp.t())
+                grad_w = gemm.weight_grad_t(grad_xp_t, h_prev)
+            if ctx.has_bias and need[7]:
+                grad_b = grad_hp.sum(0)
+            if need[3]:
+                grad_x = gemm.linear(grad_xp, w_ih.t())
+                if ctx.padded_shape is not None:
+                    grad_x = grad_x.view(ctx.padded_shape)
+        return (None, None, None, grad_x, grad_w_ih, grad_b_ih, grad_w, grad_b, *grad_state0)
+
+
+def _packed_forward(step, reverse, sizes, xp_t, out_t, state0, saved) -> State:
+    """The forward walk over a packed batch (it shrinks forward in time, grows backward)."""
+    finished: list[State] = []
+    state = tuple(s[: sizes[-1]] for s in state0) if reverse else tuple(state0)
+    for t in range(len(sizes) - 1, -1, -1) if reverse else range(len(sizes)):
+        b, have = sizes[t], state[0].shape[0]
+        if b < have:  # forward in time: sequences ending here keep their state
+            finished.append(tuple(s[b:] for s in state))
+            state = tuple(s[:b] for s in state)
+        elif b > have:  # backward in time: sequences starting here join with theirs
+            state = tuple(torch.cat([s, s0[have:b]]) for s, s0 in zip(state, state0, strict=True))
+        state, keep = step.forward(xp_t[t], state, out_t[t])
+        saved += keep
+    if not finished:
+        return (state[0].clone(), *state[1:])  # the last h is a view of `out`
+    # rows are sorted longest first: later-ending rows come first
+    return tuple(torch.cat([s, *(f[k] for f in reversed(finished))]) for k, s in enumerate(state))
+
+
+def _walk_back(step, sizes, reverse, k, saved, out, grad_out, grad_final, grad_xp, grad_hp):
+    """Visit the forward's steps in reverse, filling grad_xp (and grad_hp) row by row;
+    returns the gradient of the initial state."""
+    T = len(sizes)
+    out_t, gout_t, gxp_t = out.split(sizes), grad_out.split(sizes), grad_xp.split(sizes)
+    ghp_t = (None,) * T if grad_hp is None else grad_hp.split(sizes)
+    order = range(T) if reverse else range(T - 1, -1, -1)
+    carry: State | None = None
+    init_parts: list[State] = []  # reversed layers: gradients of initial-state rows
+    for t in order:
+        b = sizes[t]
+        if carry is None:
+            g = tuple(gf[:b] for gf in grad_final)
+        elif carry[0].shape[0] < b:  # forward layer: rows that ended at step t
+            have = carry[0].shape[0]
+            g = tuple(torch.cat([c, gf[have:b]]) for c, gf in zip(carry, grad_final, strict=True))
+        elif carry[0].shape[0] > b:  # reversed layer: rows that began at the step before
+            init_parts.append(tuple(c[b:] for c in carry))
+            g = tuple(c[:b] for c in carry)
+        else:
+            g = carry
+        g = (g[0] + gout_t[t], *g[1:])
+        p = (T - 1 - t if reverse else t) * k  # saved in the forward's order of visits
+        carry = step.backward(g, saved[p : p + k], out_t[t], gxp_t[t], ghp_t[t])
+    assert carry is not None
+    if not reverse:
+        return carry
+    # rows of the initial state: the last step's first, then those that began later
+    return tuple(torch.cat([c, *(p[j] for p in reversed(init_parts))]) for j, c in enumerate(carry))
+
+
+def _previous_h(out: Tensor, h0: Tensor, sizes: list[int], reverse: bool) -> Tensor:
+    """h entering each step, in the rows of xp: the step before's output, or h0's rows for
+    the first step of a sequence."""
+    T = len(sizes)
+    if sizes[0] == sizes[-1]:  # padded: whole steps shift by one
+        B = sizes[0]
+        return torch.cat([out[B:], h0], 0) if reverse else torch.cat([h0, out[:-B]], 0)
+    out_t = out.split(sizes)
+    parts: list[Tensor] = []
+    for t in range(T):
+        b = sizes[t]
+        if not reverse:
+            parts.append(h0 if t == 0 else out_t[t - 1][:b])
+        else:
+            nxt = sizes[t + 1] if t + 1 < T else 0
+            if nxt:
+                parts.append(out_t[t + 1])
+            if b > nxt:
+                parts.append(h0[nxt:b])
+    return torch.cat(parts, 0)
