@@ -149,39 +149,35 @@ class LSTMCell(Cell):
 
 class _ManualStep:
     """The training step, gradient by hand, on weights in step order (i, f, o, g) with the g
-    rows doubled, so one sigmoid gives i, f, o and s = σ(2g), and tanh(g) = 2s − 1:
+    rows doubled, so one sigmoid gives i, f, o and s = σ(2g), tanh(g) = 2s − 1; and with
+    u = σ(−2c'), tanh(c') = 1 − 2u (one sigmoid instead of tanh, and h' = o − 2 o u):
 
-    c' = f c + i (2s − 1),  h' = o tanh(c');  with σ' = σ(1 − σ) for all four blocks,
-    dc = dc_next + dh o (1 − tanh²(c')),  and the gates' gradient
-    [dc (2s − 1), dc c, dh tanh(c'), 2 dc i] ⊙ σ',  then dc_prev = dc f, dh_prev = d W_hh."""
+    c' = f c + i (2s − 1);  with σ' = σ(1 − σ) for all four blocks and 1 − tanh²(c') =
+    4u(1 − u):  dc = dc_next + 4 dh o u (1 − u), the gates' gradient
+    [dc (2s − 1), dc c, dh (1 − 2u), 2 dc i] ⊙ σ', dc_prev = dc f, dh_prev = d W_hh."""
 
     def __init__(self, weight: torch.Tensor, batch: int) -> None:
-        self.H = weight.shape[1]
         self.matmul = gemm.recurrent_matmul(weight, batch)
         self.grad_matmul = gemm.input_grad_matmul(weight, batch)
-        self.ones: torch.Tensor | None = None
 
     def forward(self, xp: torch.Tensor, state: State, out: torch.Tensor):
         h, c = state
         gates = self.matmul(h, xp).sigmoid_()  # fresh (b, 4H): i, f, o, σ(2g)
         i, f, o, s = gates.chunk(4, 1)
         c_new = torch.mul(f, c).addcmul_(i, s, value=2).sub_(i)
-        tanh_c = gemm.tanh_(torch.mul(c_new, 1))
-        torch.mul(o, tanh_c, out=out)
-        return (out, c_new), (gates, c, tanh_c)
+        u = torch.mul(c_new, -2).sigmoid_()
+        torch.addcmul(o, o, u, value=-2, out=out)
+        return (out, c_new), (gates, c, u)
 
     def backward(self, grad: State, saved, h, grad_xp: torch.Tensor, grad_hp) -> State:
         gh, gc = grad
-        gates, c, tanh_c = saved
-        if self.ones is None or self.ones.shape[0] < gh.shape[0]:
-            self.ones = torch.ones_like(gh)
+        gates, c, u = saved
         i, f, o, s = gates.chunk(4, 1)
         d_i, d_f, d_o, d_g = grad_xp.chunk(4, 1)
-        one_minus_tc2 = torch.addcmul(self.ones[: gh.shape[0]], tanh_c, tanh_c, value=-1)
-        dc = torch.addcmul(gc, torch.mul(gh, o), one_minus_tc2)
+        dc = torch.addcmul(gc, torch.mul(gh, o), torch.addcmul(u, u, u, value=-1), value=4)
         torch.mul(dc, s, out=d_i).mul_(2).sub_(dc)  # dc (2s − 1)
         torch.mul(dc, c, out=d_f)
-        torch.mul(gh, tanh_c, out=d_o)
+        torch.addcmul(gh, gh, u, value=-2, out=d_o)  # dh tanh(c')
         torch.mul(dc, i, out=d_g).mul_(2)
         grad_xp.mul_(torch.addcmul(gates, gates, gates, value=-1))
         return self.grad_matmul(grad_xp, None), dc.mul_(f)
