@@ -146,12 +146,14 @@ class _ManualBPTT(torch.autograd.Function):
             state = (state[0].clone(), *state[1:])  # the last h is a view of `out`
         else:
             state = _packed_forward(step, reverse, sizes, xp_t, out_t, state0, saved)
-        ctx.step, ctx.sizes, ctx.reverse = step, sizes, reverse
+        ctx.cell, ctx.sizes, ctx.reverse = cell, sizes, reverse
         ctx.hidden_bias = cell.manual_hidden_bias
         ctx.per_step = len(saved) // len(sizes)
         ctx.padded_shape = None if batch_sizes is not None else x.shape
         ctx.has_bias, ctx.has_b_ih = bias is not None, b_ih is not None
-        ctx.save_for_backward(x2, w_ih, weight, out, *state0, *saved)
+        # w_ih only serves the input's gradient (a first layer's input needs none)
+        keep_w_ih = w_ih if ctx.needs_input_grad[3] else None
+        ctx.save_for_backward(x2, keep_w_ih, weight, out, *state0, *saved)
         result = out if batch_sizes is not None else out.view(*x.shape[:-1], cell.hidden_size)
         return (result, *state)
 
@@ -169,7 +171,7 @@ class _ManualBPTT(torch.autograd.Function):
             if ctx.hidden_bias:
                 grad_hp = pad.enter_context(SCRATCHPAD.take("grad_hp", (rows, G), out))
             grad_state0 = _walk_back(
-                ctx.step,
+                ctx.cell.manual_step(weight, None, sizes[0]),
                 sizes,
                 reverse,
                 ctx.per_step,

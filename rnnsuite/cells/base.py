@@ -11,6 +11,7 @@ into the closure keeps Python work out of the time loop.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import ClassVar
@@ -117,3 +118,22 @@ class Cell(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"
+
+
+class ManualStepBase:
+    """Shared part of the cells' hand-written steps: the weights they read and the GEMMs
+    on them, each reordered for oneDNN only when first used (a backward never builds the
+    forward's, and nothing outlives the step object)."""
+
+    def __init__(self, weight: Tensor, bias: Tensor | None, batch: int) -> None:
+        self.weight, self.bias, self.batch = weight, bias, batch
+
+    @functools.cached_property
+    def matmul(self) -> Callable[[Tensor, Tensor], Tensor]:
+        """(h, xp) -> xp + h Wᵀ."""
+        return gemm.recurrent_matmul(self.weight, self.batch)
+
+    @functools.cached_property
+    def grad_matmul(self) -> Callable[[Tensor, Tensor | None], Tensor]:
+        """(grad, add) -> grad W (+ add)."""
+        return gemm.input_grad_matmul(self.weight, self.batch)

@@ -12,10 +12,12 @@ projection's: they differ in the n rows, where d(W_hn h + b_hn) = d_n ⊙ r.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from . import gemm
-from .base import Cell, State, StepFn
+from .base import Cell, ManualStepBase, State, StepFn
 
 
 class GRUCell(Cell):
@@ -47,15 +49,19 @@ class GRUCell(Cell):
         return _ManualStep(weight_hh, bias_hh, batch)
 
 
-class _ManualStep:
+class _ManualStep(ManualStepBase):
     """The training step, gradient by hand. With hp = W_hh h + b_hh and
     h' = n + z (h − n): d_n = dh (1 − z) (1 − n²) for x_n, d_n ⊙ r for hp_n;
     d_r = d_n ⊙ hp_n σ'(r); d_z = dh (h − n) σ'(z); dh_prev = d_hp W_hh + dh z."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, batch: int) -> None:
+        super().__init__(weight, bias, batch)
         self.H = weight.shape[1]
-        self.matmul = gemm.hidden_matmul(weight, bias, batch)
-        self.grad_matmul = gemm.input_grad_matmul(weight, batch)
+
+    @functools.cached_property
+    def matmul(self):
+        """h -> h W_hhᵀ + b_hh: the hidden product stays apart from the projection."""
+        return gemm.hidden_matmul(self.weight, self.bias, self.batch)
 
     def forward(self, xp: torch.Tensor, state: State, out: torch.Tensor):
         h = state[0]

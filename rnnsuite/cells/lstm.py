@@ -25,7 +25,7 @@ import weakref
 import torch
 
 from . import gemm
-from .base import Cell, State, StepFn
+from .base import Cell, ManualStepBase, State, StepFn
 
 #: each cell's joined inference weight (see LSTMCell._joined_weights); weak, so a cell that
 #: goes away takes its entry with it, and outside the module so deepcopy never meets it
@@ -144,10 +144,10 @@ class LSTMCell(Cell):
         return step
 
     def manual_step(self, weight_hh: torch.Tensor, bias_hh, batch: int) -> _ManualStep:
-        return _ManualStep(weight_hh, batch)
+        return _ManualStep(weight_hh, None, batch)
 
 
-class _ManualStep:
+class _ManualStep(ManualStepBase):
     """The training step, gradient by hand, on weights in step order (i, f, o, g) with the g
     rows doubled, so one sigmoid gives i, f, o and s = σ(2g), tanh(g) = 2s − 1; and with
     u = σ(−2c'), tanh(c') = 1 − 2u (one sigmoid instead of tanh, and h' = o − 2 o u):
@@ -155,10 +155,6 @@ class _ManualStep:
     c' = f c + i (2s − 1);  with σ' = σ(1 − σ) for all four blocks and 1 − tanh²(c') =
     4u(1 − u):  dc = dc_next + 4 dh o u (1 − u), the gates' gradient
     [dc (2s − 1), dc c, dh (1 − 2u), 2 dc i] ⊙ σ', dc_prev = dc f, dh_prev = d W_hh."""
-
-    def __init__(self, weight: torch.Tensor, batch: int) -> None:
-        self.matmul = gemm.recurrent_matmul(weight, batch)
-        self.grad_matmul = gemm.input_grad_matmul(weight, batch)
 
     def forward(self, xp: torch.Tensor, state: State, out: torch.Tensor):
         h, c = state

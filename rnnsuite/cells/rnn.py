@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import gemm
-from .base import Cell, State, StepFn
+from .base import Cell, ManualStepBase, State, StepFn
 
 NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
 
@@ -42,14 +41,13 @@ class ElmanCell(Cell):
         return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
 
 
-class _ManualStep:
+class _ManualStep(ManualStepBase):
     """The training step, gradient by hand: h' = act(xp + h W_hhᵀ), so the pre-activation
     gradient is dh (1 − h'²) for tanh, dh [h' > 0] for relu, and dh_prev = that W_hh."""
 
     def __init__(self, weight: torch.Tensor, batch: int, nonlinearity: str) -> None:
+        super().__init__(weight, None, batch)
         self.tanh = nonlinearity == "tanh"
-        self.matmul = gemm.recurrent_matmul(weight, batch)
-        self.grad_matmul = gemm.input_grad_matmul(weight, batch)
 
     def forward(self, xp: torch.Tensor, state: State, out: torch.Tensor):
         pre = self.matmul(state[0], xp)
