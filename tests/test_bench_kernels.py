@@ -62,3 +62,29 @@ def test_builtin_cell(benchmark, arch):
     with torch.no_grad():
         out = benchmark(cell, x, state)
     assert (out[0] if arch == "lstm" else out).shape == (B, H)
+
+
+MANUAL = [a for a in rnnsuite.ARCHITECTURES if REGISTRY[a].cell.manual]
+
+
+@pytest.mark.benchmark(group="training step, hand-written gradient", max_time=0.25, min_rounds=10)
+@pytest.mark.parametrize("arch", MANUAL)
+def test_manual_train_step(benchmark, arch):
+    """One step of the hand-written BPTT, forward and backward (rnnsuite.bptt)."""
+    cell, x, state = _cell(arch)
+    w_ih, b_ih, w_hh, b_hh = (t.detach() if t is not None else None for t in cell.manual_weights())
+    xp = torch.nn.functional.linear(x, w_ih, b_ih)
+    step = cell.manual_step(w_hh, b_hh, B)
+    out = torch.empty(B, H)
+    grad_xp = torch.empty(B, w_ih.shape[0])
+    grad_hp = torch.empty_like(grad_xp) if cell.manual_hidden_bias else None
+    grad = tuple(torch.randn(B, H) for _ in range(cell.state_size))
+
+    def fwd_bwd():
+        _, saved = step.forward(xp, state, out)
+        return step.backward(grad, saved, out, grad_xp, grad_hp)
+
+    with torch.no_grad():
+        prev = benchmark(fwd_bwd)
+    assert len(prev) == cell.state_size and prev[0].shape == (B, H)
+    assert torch.isfinite(grad_xp).all()
