@@ -26,6 +26,20 @@ def _model(arch, layers=1, bidir=False, dtype=torch.float64, **kw):
     return m.to(dtype)
 
 
+def _manual_matches_autograd(model, x, lengths, state, tol):
+    """Outputs, final states and every gradient: hand-written BPTT vs autograd's graph."""
+    got = run_and_backprop(model, x, lengths, state, False)
+    with rnnsuite.bptt.autograd_steps():
+        want = run_and_backprop(model, x, lengths, state, False)
+    for a, b in zip(got, want, strict=True):
+        if isinstance(a, dict):
+            for k in a:
+                torch.testing.assert_close(a[k], b[k], rtol=tol, atol=tol, msg=k)
+        else:
+            for u, v in zip(as_tuple(a), as_tuple(b), strict=True):
+                torch.testing.assert_close(u, v, rtol=tol, atol=tol)
+
+
 def test_the_manual_cells_are_the_ones_with_builtins():
     """lstm, gru and rnn write their gradient by hand; the scratch-only variants use autograd."""
     assert set(MANUAL) == {"rnn", "lstm", "gru"}
@@ -40,16 +54,7 @@ def test_manual_equals_autograd_steps(arch, layers, bidir, packed, init):
     x = make_input(T, B, I, torch.float64, batch_first=False)
     state = initial_state(arch, layers * (2 if bidir else 1), B, H, torch.float64) if init else None
     lengths = LENGTHS if packed else None
-    got = run_and_backprop(model, x, lengths, state, False)
-    with rnnsuite.bptt.autograd_steps():
-        want = run_and_backprop(model, x, lengths, state, False)
-    for a, b in zip(got, want, strict=True):
-        if isinstance(a, dict):
-            for k in a:
-                torch.testing.assert_close(a[k], b[k], rtol=1e-10, atol=1e-10, msg=k)
-        else:
-            for u, v in zip(as_tuple(a), as_tuple(b), strict=True):
-                torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
+    _manual_matches_autograd(model, x, lengths, state, tol=1e-10)
 
 
 @pytest.mark.parametrize("arch", MANUAL)
@@ -60,16 +65,7 @@ def test_manual_equals_autograd_steps_float32(arch, packed):
     x = make_input(T, B, I, torch.float32, batch_first=False)
     state = initial_state(arch, 4, B, H, torch.float32)
     lengths = LENGTHS if packed else None
-    got = run_and_backprop(model, x, lengths, state, False)
-    with rnnsuite.bptt.autograd_steps():
-        want = run_and_backprop(model, x, lengths, state, False)
-    for a, b in zip(got, want, strict=True):
-        if isinstance(a, dict):
-            for k in a:
-                torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-5, msg=k)
-        else:
-            for u, v in zip(as_tuple(a), as_tuple(b), strict=True):
-                torch.testing.assert_close(u, v, rtol=1e-5, atol=1e-5)
+    _manual_matches_autograd(model, x, lengths, state, tol=1e-5)
 
 
 def test_the_manual_path_is_taken():
