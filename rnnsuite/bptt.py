@@ -132,14 +132,10 @@ class _ManualBPTT(torch.autograd.Function):
     def forward(ctx, cell, batch_sizes, reverse, x, w_ih, b_ih, weight, bias, *state0):
         x2 = x.reshape(-1, x.shape[-1]) if batch_sizes is None else x
         sizes = [x.shape[1]] * x.shape[0] if batch_sizes is None else batch_sizes
-        out = x2.new_empty(x2.shape[0], cell.hidden_size)
+        xp = gemm.linear(x2, w_ih, b_ih)
+        out = xp.new_empty(xp.shape[0], cell.hidden_size)
         step = cell.manual_step(weight, bias, sizes[0])
-        if cell.manual_joined and gemm.usable(x2, w_ih):
-            step = _JoinedStep(step, w_ih, b_ih, weight, sizes[0])
-            xp_t = x2.split(sizes)  # the joined step projects each x_t itself
-        else:
-            xp_t = gemm.linear(x2, w_ih, b_ih).split(sizes)
-        out_t = out.split(sizes)
+        xp_t, out_t = xp.split(sizes), out.split(sizes)
         order = range(len(sizes) - 1, -1, -1) if reverse else range(len(sizes))
         saved: list[Tensor] = []
         if sizes[0] == sizes[-1]:  # every step has the whole batch (padded input)
@@ -206,22 +202,6 @@ class _ManualBPTT(torch.autograd.Function):
                 if ctx.padded_shape is not None:
                     grad_x = grad_x.view(ctx.padded_shape)
         return (None, None, None, grad_x, grad_w_ih, grad_b_ih, grad_w, grad_b, *grad_state0)
-
-
-class _JoinedStep:
-    """A manual step fed [x_t | h] whole: one GEMM per step on the joined weight instead of
-    a projection of every step and a recurrent GEMM per step. On oneDNN here that is fewer
-    passes over memory (no (rows, G) projection written and read back, no separate add)."""
-
-    def __init__(self, step, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, batch: int):
-        self.step = step
-        self.matmul = gemm.step_matmul(torch.cat([w_ih, w_hh], 1), b_ih, batch)
-        self.z = w_ih.new_empty(batch, w_ih.shape[1] + w_hh.shape[1])
-
-    def forward(self, x_t: Tensor, state: State, out: Tensor):
-        z = self.z[: x_t.shape[0]]
-        torch.cat((x_t, state[0]), 1, out=z)
-        return self.step.activate(self.matmul(z), state, out)
 
 
 def _packed_forward(step, reverse, sizes, xp_t, out_t, state0, saved) -> State:

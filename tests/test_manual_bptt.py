@@ -60,7 +60,7 @@ def test_manual_equals_autograd_steps(arch, layers, bidir, packed, init):
 @pytest.mark.parametrize("arch", MANUAL)
 @pytest.mark.parametrize("packed", [False, True])
 def test_manual_equals_autograd_steps_float32(arch, packed):
-    """float32 on oneDNN takes the joined forward where the cell has one (LSTM)."""
+    """float32 goes through the oneDNN GEMMs (float64 takes the plain ones)."""
     model = _model(arch, 2, True, dtype=torch.float32)
     x = make_input(T, B, I, torch.float32, batch_first=False)
     state = initial_state(arch, 4, B, H, torch.float32)

@@ -40,10 +40,6 @@ class Cell(nn.Module):
     #: True when the hidden bias stays inside the step (not folded into the projection),
     #: so the manual path must return b_hh's gradient too (GRU).
     manual_hidden_bias: ClassVar[bool] = False
-    #: True when the manual step's pre-activation is [x_t | h] [W_ih | W_hh]ᵀ + b, so the
-    #: forward may run one GEMM per step on the joined input instead of a projection of
-    #: all steps plus a recurrent GEMM per step (its step then has ``activate(pre, ...)``).
-    manual_joined: ClassVar[bool] = False
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()

@@ -45,7 +45,6 @@ class LSTMCell(Cell):
     state_size = 2
     hidden_adds_to_projection = True
     manual = True
-    manual_joined = True
 
     def _step_order(self) -> torch.Tensor:
         """Row indices taking torch's (i, f, g, o) blocks to (i, f, o, g)."""
@@ -158,12 +157,8 @@ class _ManualStep(ManualStepBase):
     [dc (2s − 1), dc c, dh (1 − 2u), 2 dc i] ⊙ σ', dc_prev = dc f, dh_prev = d W_hh."""
 
     def forward(self, xp: torch.Tensor, state: State, out: torch.Tensor):
-        return self.activate(self.matmul(state[0], xp), state, out)
-
-    def activate(self, pre: torch.Tensor, state: State, out: torch.Tensor):
-        """The step from the gates' pre-activation `pre` (a fresh tensor, used in place)."""
-        c = state[1]
-        gates = pre.sigmoid_()  # i, f, o, σ(2g)
+        h, c = state
+        gates = self.matmul(h, xp).sigmoid_()  # fresh (b, 4H): i, f, o, σ(2g)
         i, f, o, s = gates.chunk(4, 1)
         c_new = torch.mul(f, c).addcmul_(i, s, value=2).sub_(i)
         u = torch.mul(c_new, -2).sigmoid_()

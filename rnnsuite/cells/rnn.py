@@ -50,10 +50,7 @@ class _ManualStep(ManualStepBase):
         self.tanh = nonlinearity == "tanh"
 
     def forward(self, xp: torch.Tensor, state: State, out: torch.Tensor):
-        return self.activate(self.matmul(state[0], xp), state, out)
-
-    def activate(self, pre: torch.Tensor, state: State, out: torch.Tensor):
-        """The step from the pre-activation `pre` = xp + h W_hhᵀ."""
+        pre = self.matmul(state[0], xp)
         if self.tanh:
             torch.mul(pre, 2, out=out).sigmoid_().mul_(2).sub_(1)  # tanh as 2σ(2x) − 1
         else:
