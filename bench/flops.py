@@ -28,10 +28,12 @@ final LayerNorm, 6H a token. Training is 3× forward, as for the RNNs.
 Attainable FLOP/s is measured in the same run, interleaved with the cell's
 variants: the same matrix multiplies done plainly — the T·B×I by I×G·H input
 projection, and T recurrent B×H by H×G·H products — with no gate arithmetic
-or autograd; the faster of the two rates is the machine's attainable FLOP/s
-for the cell's shapes. Achieved / attainable is the FLOP fraction the report
-shows. (A fused kernel such as oneDNN's LSTM can beat per-step products, so a
-fraction can approach or pass 1 for the built-in.)
+or autograd, each through torch.mm (MKL on CPU) and, where this torch has it,
+through oneDNN (faster on some CPUs, AMD's among them, and the route the scratch
+cells take); the fastest rate is the machine's attainable FLOP/s for the cell's
+shapes. Achieved / attainable is the FLOP fraction the report shows. (A fused
+kernel such as oneDNN's LSTM can beat per-step products, so a fraction can
+approach or pass 1 for the built-in.)
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+
+from rnnsuite.cells import gemm
 
 GATES = {"rnn": 1, "lstm": 4, "lstm_peephole": 4, "gru": 3, "gru_cho": 3}
 ELEMENTWISE = {"rnn": 3, "lstm": 14, "lstm_peephole": 20, "gru": 14, "gru_cho": 10}
@@ -134,7 +138,20 @@ def matmul_probes(
         for _ in range(T):
             torch.mm(h, w_hh, out=step_out)
 
-    return {
+    probes = {
         "proj": (proj, 2 * T * B * I * G * H),
         "step": (step, 2 * T * B * H * G * H),
     }
+    if gemm.usable(x):  # the same products through oneDNN, the route the scratch cells take
+        w_ih_t, w_hh_t = w_ih.t().contiguous(), w_hh.t().contiguous()
+
+        def proj_onednn() -> None:
+            gemm.linear(x, w_ih_t)
+
+        def step_onednn() -> None:
+            for _ in range(T):
+                gemm.linear(h, w_hh_t)
+
+        probes["proj_onednn"] = (proj_onednn, probes["proj"][1])
+        probes["step_onednn"] = (step_onednn, probes["step"][1])
+    return probes

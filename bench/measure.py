@@ -248,8 +248,8 @@ def _measure_group(cells, run_id, provenance, timer, harness_overhead_s, t_start
                 timing[mode] = s
             rec["timing"] = timing
             rec["flops"]["attainable_flops_per_s"] = attainable
-            rec["flops"]["matmul_proj_flops_per_s"] = rates["proj"]
-            rec["flops"]["matmul_step_flops_per_s"] = rates["step"]
+            for name, rate in rates.items():
+                rec["flops"][f"matmul_{name}_flops_per_s"] = rate
             for mode in MODES:
                 achieved = rec["flops"][mode] / timing[mode]["median_s"]
                 rec["flops"][f"{mode}_flops_per_s"] = achieved
