@@ -4,7 +4,11 @@ Collected once per run (they do not change while it runs) and copied into each
 record, so a single line of results.jsonl says where and with what it was
 measured: device name, CPU model, core and thread counts, torch/CUDA/cuDNN
 versions, Python, platform, git commit and whether the tree was dirty, the
-run's start time, and any slowdown injected for testing the gate.
+run's start time, any slowdown injected for testing the gate, and the
+allocator and threading settings read from the environment (glibc's MALLOC_*
+tunables, OMP_*/MKL_*/KMP_*/DNNL_*: each can move a timing by tens of percent —
+nn.LSTM's CPU training step, for one, page-faults thousands of times a step under
+glibc's default malloc thresholds here).
 """
 
 from __future__ import annotations
@@ -18,6 +22,22 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+
+_ENV_PREFIXES = (
+    "MALLOC_",
+    "OMP_",
+    "MKL_",
+    "KMP_",
+    "DNNL_",
+    "ONEDNN_",
+    "GLIBC_TUNABLES",
+    "LD_PRELOAD",
+)
+
+
+def runtime_env() -> dict[str, str]:
+    """Environment settings that change how fast the same code runs."""
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(_ENV_PREFIXES)}
 
 
 def now_iso() -> str:
@@ -86,6 +106,7 @@ def collect(device: str, started_at: str, inject: dict[str, float] | None = None
         "hostname": platform.node(),
         "run_started_at": started_at,
         "injected_slowdown": dict(inject or {}),
+        "runtime_env": runtime_env(),
     }
     facts.update(git_state())
     return facts

@@ -288,6 +288,7 @@ def _environment(records: list[dict[str, Any]]) -> list[list[str]]:
         ("run started", "run_started_at"),
         ("load average (1 min) at group start", "load_avg"),
         ("injected slowdown", "injected_slowdown"),
+        ("allocator / threading environment", "runtime_env"),
     ]
     rows = []
     provs = [r.get("provenance", {}) for r in records if r.get("status") != "skipped"]

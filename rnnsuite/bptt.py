@@ -183,20 +183,21 @@ class _ManualBPTT(torch.autograd.Function):
                 grad_hp,
             )
             grad_w_ih = grad_b_ih = grad_w = grad_b = grad_x = None
-            if need[4] or need[6]:  # both weights' gradients read the transposed gates' gradient
-                grad_xp_t = pad.enter_context(SCRATCHPAD.take("grad_t", (G, rows), out))
-                grad_xp_t.copy_(grad_xp.t())
-                if need[4]:
-                    grad_w_ih = gemm.weight_grad_t(grad_xp_t, x2)
+            # the weights' and biases' gradients read the transposed gates' gradient (its
+            # row sums are the bias gradient, cheaper than column sums of grad_xp)
+            grad_t = pad.enter_context(SCRATCHPAD.take("grad_t", (G, rows), out))
+            grad_t.copy_(grad_xp.t())
+            if need[4]:
+                grad_w_ih = gemm.weight_grad_t(grad_t, x2)
             if ctx.has_b_ih and need[5]:
-                grad_b_ih = grad_xp.sum(0)
+                grad_b_ih = grad_t.sum(1)
+            if grad_hp is not None and (need[6] or (ctx.has_bias and need[7])):
+                grad_t.copy_(grad_hp.t())  # the hidden product's own gradient (GRU's n rows)
             if need[6]:
                 h_prev = _previous_h(out, state0[0], sizes, reverse)
-                if grad_hp is not None:  # the hidden product's own gradient (GRU's n rows)
-                    grad_xp_t.copy_(grad_hp.t())
-                grad_w = gemm.weight_grad_t(grad_xp_t, h_prev)
+                grad_w = gemm.weight_grad_t(grad_t, h_prev)
             if ctx.has_bias and need[7]:
-                grad_b = grad_hp.sum(0)
+                grad_b = grad_t.sum(1)
             if need[3]:
                 grad_x = gemm.linear(grad_xp, w_ih.t())
                 if ctx.padded_shape is not None:

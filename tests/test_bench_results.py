@@ -35,6 +35,7 @@ axes = { arch = ["lstm", "gru", "rnn", "gru_cho"], impl = ["scratch", "builtin"]
 """
 
 PROVENANCE_FIELDS = {
+    "runtime_env",
     "device",
     "device_name",
     "cpu_model",
@@ -291,3 +292,15 @@ def test_injected_slowdown_is_recorded(tiny, tmp_path, monkeypatch):
         assert r["provenance"]["injected_slowdown"] == {"scratch": 0.25}
     manifest = json.loads((s.directory / "run.json").read_text())
     assert manifest["sessions"][-1]["injected_slowdown"] == {"scratch": 0.25}
+
+
+def test_runtime_environment_is_recorded(monkeypatch):
+    """Allocator and threading settings travel with every record (they move timings)."""
+    from bench.provenance import collect, now_iso
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "4294967296")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    env = collect("cpu", now_iso())["runtime_env"]
+    assert env["MALLOC_TRIM_THRESHOLD_"] == "4294967296" and env["OMP_WAIT_POLICY"] == "passive"
+    assert "MKL_NUM_THREADS" not in env and "PATH" not in env
