@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PATH",
         help="a recipe matrix TOML file or a name in bench/matrices/ (default: reproduce; "
-        "reproduce-full holds the runs of hours, e.g. the TV-script pass mark)",
+        "reproduce-full holds the long runs, e.g. the TV-script pass mark)",
     )
     p.add_argument("--seeds", metavar="LIST", help="replace the matrix's seeds: 0,1,2 or 0-4")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
