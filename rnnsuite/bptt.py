@@ -4,7 +4,8 @@ Why: under autograd a training step records a dozen small nodes per time step
 (the recurrent product, each gate's activation, every product of the cell
 update) and walks them back one by one; on a CPU that bookkeeping and the
 extra passes over memory, not the arithmetic, decide the speed. A cell that
-can write its step's gradient by hand (``Cell.manual_step``) runs here as one
+can write its step's gradient by hand (``Cell.manual_step``, a
+``cells.base.ManualStepBase``) runs here as one
 autograd node per layer-direction, input projection included: the forward
 loop runs without autograd and keeps only what the cell asks for, and the
 backward loop walks the steps in reverse, calling the cell's backward step.
@@ -25,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -85,40 +85,16 @@ def release_workspace() -> None:
     SCRATCHPAD.release()
 
 
-class ManualStep(Protocol):
-    """One layer-direction's step with its gradient written out (see Cell.manual_step)."""
-
-    def forward(self, xp: Tensor, state: State, out: Tensor) -> tuple[State, tuple[Tensor, ...]]:
-        """Advance the state, writing the new h into `out`; return it and what backward needs
-        (never a view of `out`: backward gets the step's h as `h` instead)."""
-        ...
-
-    def backward(
-        self,
-        grad: State,
-        saved: tuple[Tensor, ...],
-        h: Tensor,
-        grad_xp: Tensor,
-        grad_hp: Tensor | None,
-    ) -> State:
-        """From the gradient of the new state, write the gradient of the step's projected
-        input into `grad_xp` (and of its hidden product h W_hhᵀ + b_hh into `grad_hp` when
-        the cell keeps them apart) and return the gradient of the previous state."""
-        ...
-
-
-def applies(cell: Cell, x: Tensor, state: State) -> bool:
-    """True when this layer-direction should take the manual path."""
-    if not _ENABLED or not cell.manual or not torch.is_grad_enabled():
-        return False
-    return not torch.compiler.is_compiling()
-
-
 def run(
     cell: Cell, x: Tensor, state: State, batch_sizes: list[int] | None, reverse: bool
 ) -> tuple[Tensor, State] | None:
     """The layer's output (rows of x) and final state, differentiable by hand; None when
-    nothing needs a gradient (the caller's no-grad path is then the right one)."""
+    this path does not apply (the cell has no manual step, autograd is off or tracing, or
+    nothing needs a gradient): the caller's own loop is then the right one."""
+    if not (_ENABLED and cell.manual and torch.is_grad_enabled()):
+        return None
+    if torch.compiler.is_compiling():
+        return None
     w_ih, b_ih, w_hh, b_hh = cell.manual_weights()
     inputs = (x, w_ih, b_ih, w_hh, b_hh, *state)
     if not any(t is not None and t.requires_grad for t in inputs):
@@ -147,7 +123,6 @@ class _ManualBPTT(torch.autograd.Function):
         else:
             state = _packed_forward(step, reverse, sizes, xp_t, out_t, state0, saved)
         ctx.cell, ctx.sizes, ctx.reverse = cell, sizes, reverse
-        ctx.hidden_bias = cell.manual_hidden_bias
         ctx.per_step = len(saved) // len(sizes)
         ctx.padded_shape = None if batch_sizes is not None else x.shape
         ctx.has_bias, ctx.has_b_ih = bias is not None, b_ih is not None
@@ -168,7 +143,7 @@ class _ManualBPTT(torch.autograd.Function):
         with contextlib.ExitStack() as pad:
             grad_xp = pad.enter_context(SCRATCHPAD.take("grad_xp", (rows, G), out))
             grad_hp = None
-            if ctx.hidden_bias:
+            if ctx.cell.manual_hidden_bias:
                 grad_hp = pad.enter_context(SCRATCHPAD.take("grad_hp", (rows, G), out))
             grad_state0 = _walk_back(
                 ctx.cell.manual_step(weight, None, sizes[0]),

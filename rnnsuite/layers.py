@@ -75,10 +75,9 @@ class Layer(nn.Module):
             fused = self.cell.run_padded(x, state)
             if fused is not None:
                 return fused
-        if bptt.applies(self.cell, x, state):
-            manual = bptt.run(self.cell, x, state, batch_sizes, reverse=False)
-            if manual is not None:
-                return manual
+        manual = bptt.run(self.cell, x, state, batch_sizes, reverse=False)
+        if manual is not None:
+            return manual
         xp_all, step, prev = _prepare(self.cell, x)
         outs: list[Tensor] = []
         finished: list[State] = []  # states of sequences that ended, in order of ending
@@ -109,10 +108,9 @@ class ReversedLayer(Layer):
             fused = self.cell.run_padded(x.flip(0), state)
             if fused is not None:
                 return fused[0].flip(0), fused[1]
-        if bptt.applies(self.cell, x, state):
-            manual = bptt.run(self.cell, x, state, batch_sizes, reverse=True)
-            if manual is not None:
-                return manual
+        manual = bptt.run(self.cell, x, state, batch_sizes, reverse=True)
+        if manual is not None:
+            return manual
         xp_all, step, prev = _prepare(self.cell, x)
         steps = _steps(xp_all, batch_sizes)
         initial = state

@@ -102,8 +102,9 @@ class Cell(nn.Module):
         return w_ih, b_ih, self.recurrent_weight(), b_hh
 
     def manual_step(self, weight_hh: Tensor, bias_hh: Tensor | None, batch: int):
-        """The step with its gradient written out (a ``bptt.ManualStep``) for cells that set
-        ``manual``; `weight_hh` is recurrent_weight() detached, `batch` the first step's."""
+        """The step with its gradient written out (a ManualStepBase) for cells that set
+        ``manual``; `weight_hh`, `bias_hh` as manual_weights() gives them, `batch` the first
+        step's rows."""
         raise NotImplementedError(f"{type(self).__name__} has no manual step")
 
     def initial_state(self, batch: int, like: Tensor) -> State:
@@ -137,3 +138,22 @@ class ManualStepBase:
     def grad_matmul(self) -> Callable[[Tensor, Tensor | None], Tensor]:
         """(grad, add) -> grad W (+ add)."""
         return gemm.input_grad_matmul(self.weight, self.batch)
+
+    def forward(self, xp: Tensor, state: State, out: Tensor) -> tuple[State, tuple[Tensor, ...]]:
+        """Advance the state on the step's projected input, writing the new h into `out`;
+        return the new state and what backward needs (never a view of `out`: backward gets
+        the step's h as `h` instead)."""
+        raise NotImplementedError
+
+    def backward(
+        self,
+        grad: State,
+        saved: tuple[Tensor, ...],
+        h: Tensor,
+        grad_xp: Tensor,
+        grad_hp: Tensor | None,
+    ) -> State:
+        """From the gradient of the new state, write the gradient of the step's projected
+        input into `grad_xp` (and of its hidden product h W_hhᵀ + b_hh into `grad_hp` when
+        the cell keeps them apart) and return the gradient of the previous state."""
+        raise NotImplementedError

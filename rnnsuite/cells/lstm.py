@@ -15,7 +15,8 @@ tanh(c') = 2σ(2c') − 1. The step works in place and allocates only the new st
 
 For training the step's gradient is written out (``manual_step``, run by
 ``rnnsuite.bptt``): the forward keeps the four activations, the previous c and
-tanh(c'), and the backward forms the gates' gradient in one (B, 4H) block.
+σ(−2c') (which gives tanh(c')), and the backward forms the gates' gradient in one
+(B, 4H) block.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ _JOINED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _identity(p: torch.Tensor) -> tuple:
-    return (id(p), p._version, p.data_ptr(), p.dtype, p.device)
+    """What must not have moved for a cached weight to stand (the tensor's own identity is
+    checked through a weak reference beside it)."""
+    return (p._version, p.data_ptr(), p.dtype, p.device)
 
 
 def _none() -> None:
