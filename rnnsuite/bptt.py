@@ -9,8 +9,8 @@ can write its step's gradient by hand (``Cell.manual_step``, a
 autograd node per layer-direction, input projection included: the forward
 loop runs without autograd and keeps only what the cell asks for, and the
 backward loop walks the steps in reverse, calling the cell's backward step.
-The weights' gradients are then one matrix multiply each over all steps, from
-one transposed copy of the gates' gradient (W_ih's and W_hh's read the same).
+The weights' gradients are then one matrix multiply each over all steps, on the gates'
+gradient (W_ih's and W_hh's read the same).
 
 Padded input is (T, B, G) with every step of batch B; packed input is the
 PackedSequence's data with its ``batch_sizes`` (sorted longest first, so the
@@ -49,8 +49,8 @@ def autograd_steps() -> Iterator[None]:
 
 
 class _Scratchpad:
-    """Buffers a backward pass fills and drops before it returns (the gates' gradient and
-    its transpose), kept from one call to the next.
+    """Buffers a backward pass fills and drops before it returns (the gates' gradient, and
+    the hidden product's where a cell keeps it apart), kept from one call to the next.
 
     Why: on this kind of VM a fresh 16 MB buffer costs ~4,000 page faults per call, which
     measured 5-8 ms of an 80 ms LSTM training step, for no arithmetic at all. One buffer per
@@ -158,21 +158,18 @@ class _ManualBPTT(torch.autograd.Function):
                 grad_hp,
             )
             grad_w_ih = grad_b_ih = grad_w = grad_b = grad_x = None
-            # the weights' and biases' gradients read the transposed gates' gradient (its
-            # row sums are the bias gradient, cheaper than column sums of grad_xp)
-            grad_t = pad.enter_context(SCRATCHPAD.take("grad_t", (G, rows), out))
-            grad_t.copy_(grad_xp.t())
             if need[4]:
-                grad_w_ih = gemm.weight_grad_t(grad_t, x2)
+                grad_w_ih = gemm.weight_grad(grad_xp, x2)
             if ctx.has_b_ih and need[5]:
-                grad_b_ih = grad_t.sum(1)
-            if grad_hp is not None and (need[6] or (ctx.has_bias and need[7])):
-                grad_t.copy_(grad_hp.t())  # the hidden product's own gradient (GRU's n rows)
+                grad_b_ih = grad_xp.sum(0)
+            # W_hh's gradient reads the hidden product's own gradient where the cell keeps
+            # it apart (GRU's n rows), else the gates' gradient
+            grad_h = grad_xp if grad_hp is None else grad_hp
             if need[6]:
                 h_prev = _previous_h(out, state0[0], sizes, reverse)
-                grad_w = gemm.weight_grad_t(grad_t, h_prev)
+                grad_w = gemm.weight_grad(grad_h, h_prev)
             if ctx.has_bias and need[7]:
-                grad_b = grad_t.sum(1)
+                grad_b = grad_h.sum(0)
             if need[3]:
                 grad_x = gemm.linear(grad_xp, w_ih.t())
                 if ctx.padded_shape is not None:

@@ -79,8 +79,8 @@ def test_step_matmul_is_linear(rows):
 
 
 @needs_onednn
-def test_input_grad_matmul_and_weight_grad_t():
-    """The backward products of the manual BPTT: grad W (+ add) and grad_tᵀ-style dW."""
+def test_input_grad_matmul_and_weight_grad():
+    """The backward products of the manual BPTT: grad W (+ add) and gradᵀ inp (dW)."""
     torch.manual_seed(3)
     w, g, add = torch.randn(12, 7), torch.randn(5, 12), torch.randn(5, 7)
     back = gemm.input_grad_matmul(w, 5)
@@ -88,9 +88,13 @@ def test_input_grad_matmul_and_weight_grad_t():
     torch.testing.assert_close(back(g, add), g @ w + add, rtol=1e-5, atol=1e-5)
     grad, inp = torch.randn(9, 12), torch.randn(9, 7)
     want = grad.t() @ inp
+    torch.testing.assert_close(gemm.weight_grad(grad, inp), want, rtol=1e-5, atol=1e-4)
+    # a strided gradient (a column block, as GRU's hidden rows are) and the float64 path
+    wide = torch.randn(9, 30)
     torch.testing.assert_close(
-        gemm.weight_grad_t(grad.t().contiguous(), inp), want, rtol=1e-5, atol=1e-4
+        gemm.weight_grad(wide[:, 3:15], inp), wide[:, 3:15].t() @ inp, rtol=1e-5, atol=1e-4
     )
     torch.testing.assert_close(
-        gemm.weight_grad_t(grad.t().double(), inp.double()), want.double(), rtol=1e-5, atol=1e-4
+        gemm.weight_grad(grad.double(), inp.double()), want.double(), rtol=1e-5, atol=1e-4
     )
+    assert gemm.weight_grad(grad[:0], inp[:0]).shape == (12, 7)

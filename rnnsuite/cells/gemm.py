@@ -143,13 +143,14 @@ def input_grad_matmul(weight: Tensor, batch: int) -> Callable[[Tensor, Tensor | 
     return plain
 
 
-def weight_grad_t(grad_t: Tensor, inp: Tensor) -> Tensor:
-    """grad_t inp over all rows: a weight's gradient from the transposed output gradient,
-    (G, N) and (N, K) -> (G, K). Through oneDNN (with inp transposed too) this is 1.5-2x
-    faster here than MKL's mm on a transposed operand."""
-    if grad_t.shape[1] == 0 or not usable(grad_t, inp):
-        return grad_t.mm(inp)
-    return _dnn_linear(grad_t, inp.t().contiguous(), None)
+def weight_grad(grad: Tensor, inp: Tensor) -> Tensor:
+    """gradᵀ inp over all rows: a weight's gradient from its output's gradient, (N, G) and
+    (N, K) -> (G, K). Through oneDNN as (inpᵀ gradᵀ)ᵀ, with gradᵀ a strided view oneDNN
+    reads as it is: measured here, 1.5x faster than copying the (N, G) gradient transposed
+    first (a 16 MB strided copy at the bar shape) and ~1.7x faster than MKL's mm."""
+    if grad.shape[0] == 0 or not usable(grad, inp):
+        return grad.t().mm(inp)
+    return _dnn_linear(inp.t().contiguous(), grad.t(), None).t().contiguous()
 
 
 def hidden_matmul(weight: Tensor, bias: Tensor | None, batch: int) -> Callable[[Tensor], Tensor]:

@@ -17,6 +17,10 @@ For training the step's gradient is written out (``manual_step``, run by
 ``rnnsuite.bptt``): the forward keeps the four activations, the previous c and
 σ(−2c') (which gives tanh(c')), and the backward forms the gates' gradient in one
 (B, 4H) block.
+
+Where the native pointwise kernels are built (``rnnsuite.native``; float32 on the CPU),
+each step's gate arithmetic after its matrix multiply is one call to them instead of the
+torch ops below, the same maths; ``native = False`` on a cell keeps the torch ops.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import weakref
 
 import torch
 
+from .. import native as native_kernels
 from . import gemm
 from .base import Cell, ManualStepBase, State, StepFn
 
@@ -43,28 +48,41 @@ def _none() -> None:
     return None
 
 
+class _StepOrder(torch.autograd.Function):
+    """torch's gate blocks (i, f, g, o) to step order (i, f, o, g), g scaled by `g_scale`.
+
+    Why a Function: the row gather ``t[index]`` this replaces has index_put as its backward,
+    which measured ~0.75 ms per (1024, 256) weight here, every training step; the blocks'
+    own backward is one cat."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor, H: int, g_scale: float) -> torch.Tensor:
+        ctx.H, ctx.g_scale = H, g_scale
+        g = t[2 * H : 3 * H]
+        return torch.cat([t[: 2 * H], t[3 * H :], g * g_scale if g_scale != 1.0 else g])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        H, k = ctx.H, ctx.g_scale
+        g = grad[3 * H :]
+        g = g * k if k != 1.0 else g
+        return torch.cat([grad[: 2 * H], g, grad[2 * H : 3 * H]]), None, None
+
+
 class LSTMCell(Cell):
     gates = 4
     state_size = 2
     hidden_adds_to_projection = True
     manual = True
-
-    def _step_order(self) -> torch.Tensor:
-        """Row indices taking torch's (i, f, g, o) blocks to (i, f, o, g)."""
-        H, dev = self.hidden_size, self.weight_ih.device
-        rows = torch.arange(4 * H, device=dev)
-        return torch.cat([rows[: 2 * H], rows[3 * H :], rows[2 * H : 3 * H]])
+    native = True  # use rnnsuite.native's pointwise kernels where they apply
 
     def _bind(self, t: torch.Tensor | None, double_g: bool | None = None) -> torch.Tensor | None:
         """Rows of a weight or bias in step order, g rows doubled when `double_g` (default:
         when autograd is off, for the inference step); differentiable either way."""
         if t is None:
             return None
-        t = t[self._step_order()]
-        if double_g if double_g is not None else not torch.is_grad_enabled():
-            H3 = 3 * self.hidden_size
-            t = torch.cat([t[:H3], t[H3:] * 2])
-        return t
+        double = double_g if double_g is not None else not torch.is_grad_enabled()
+        return _StepOrder.apply(t, self.hidden_size, 2.0 if double else 1.0)
 
     def projection_params(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self._bind(self.weight_ih), self._bind(self.folded_bias())
@@ -101,6 +119,12 @@ class LSTMCell(Cell):
         m = c0 * -2
         out = x.new_empty(T, B, self.hidden_size)
         outs = out.unbind(0)
+        kernels = native_kernels.kernels_for(x, m) if self.native else None
+        if kernels is not None:  # the same step, its pointwise part in one call
+            for t in range(T - 1):  # the kernel also fills z for the next step
+                kernels.lstm_infer(matmul(z), m, outs[t], z, xs[t + 1])
+            kernels.lstm_infer(matmul(z), m, outs[T - 1])
+            return out, (out[-1], m.mul_(-0.5))
         u = x.new_empty(B, self.hidden_size)
         for t in range(T):
             i, f, o, s = matmul(z).sigmoid_().chunk(4, 1)  # s = σ(2g)
@@ -147,7 +171,9 @@ class LSTMCell(Cell):
         return step
 
     def manual_step(self, weight_hh: torch.Tensor, bias_hh, batch: int) -> _ManualStep:
-        return _ManualStep(weight_hh, None, batch)
+        step = _ManualStep(weight_hh, None, batch)
+        step.kernels = native_kernels.kernels_for(weight_hh) if self.native else None
+        return step
 
 
 class _ManualStep(ManualStepBase):
@@ -157,10 +183,18 @@ class _ManualStep(ManualStepBase):
 
     c' = f c + i (2s − 1);  with σ' = σ(1 − σ) for all four blocks and 1 − tanh²(c') =
     4u(1 − u):  dc = dc_next + 4 dh o u (1 − u), the gates' gradient
-    [dc (2s − 1), dc c, dh (1 − 2u), 2 dc i] ⊙ σ', dc_prev = dc f, dh_prev = d W_hh."""
+    [dc (2s − 1), dc c, dh (1 − 2u), 2 dc i] ⊙ σ', dc_prev = dc f, dh_prev = d W_hh.
+
+    ``kernels``: rnnsuite.native's module when its pointwise kernels serve this step."""
+
+    kernels = None
 
     def forward(self, xp: torch.Tensor, state: State, out: torch.Tensor):
         h, c = state
+        if self.kernels is not None:
+            gates, c = self.matmul(h, xp), c.contiguous()  # gates: activated in place
+            c_new, u = self.kernels.lstm_train_forward(gates, c, out)
+            return (out, c_new), (gates, c, u)
         gates = self.matmul(h, xp).sigmoid_()  # fresh (b, 4H): i, f, o, σ(2g)
         i, f, o, s = gates.chunk(4, 1)
         c_new = torch.mul(f, c).addcmul_(i, s, value=2).sub_(i)
@@ -171,6 +205,12 @@ class _ManualStep(ManualStepBase):
     def backward(self, grad: State, saved, h, grad_xp: torch.Tensor, grad_hp) -> State:
         gh, gc = grad
         gates, c, u = saved
+        if self.kernels is not None:
+            # gc may come from autograd expanded (stride 0); the kernel wants unit strides
+            dc_f = self.kernels.lstm_train_backward(
+                gh.contiguous(), gc.contiguous(), gates, c, u, grad_xp
+            )
+            return self.grad_matmul(grad_xp, None), dc_f
         i, f, o, s = gates.chunk(4, 1)
         d_i, d_f, d_o, d_g = grad_xp.chunk(4, 1)
         dc = torch.addcmul(gc, torch.mul(gh, o), torch.addcmul(u, u, u, value=-1), value=4)

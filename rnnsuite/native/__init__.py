@@ -1,0 +1,154 @@
+"""Native pointwise kernels for the scratch cells: each step's gate arithmetic in one pass.
+
+Why: the scratch LSTM's step is one matrix multiply and then 8 (inference) to 20
+(training) small elementwise torch calls. Each costs ~2.5 µs of dispatch, more than its
+arithmetic at B·H = 16k, and none is big enough for torch to split across threads, so
+with two threads the step waits on one core while ``nn.LSTM`` (oneDNN's fused RNN kernel)
+uses both. ``lstm_pointwise.cpp`` does a step's pointwise work in one call, split by rows
+across torch's intra-op threads. Same maths, to rounding (the parity tests compare both
+paths); the matrix multiplies stay where they were (``cells/gemm.py``).
+
+The extension is compiled on first use with torch's C++ extension builder (a C++ compiler
+and ninja; cached under ``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``).
+``RNNSUITE_NATIVE`` chooses:
+
+* ``auto`` (default) — use the kernels when they build; if not, warn once and keep the torch
+  ops;
+* ``0`` — never (the pure-PyTorch scratch cells);
+* ``1`` — required: a build failure is an error that says what is missing.
+
+``status()`` says which path is in use; the bench records it with every result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+SOURCE = Path(__file__).with_name("lstm_pointwise.cpp")
+#: -ffast-math at compile time only (vectorised expf from glibc's libmvec); it is not on the
+#: link line, so the library does not switch the process to flush-to-zero
+BASE_CFLAGS = ("-O3", "-ffast-math", "-fopenmp")
+#: instruction sets by torch's own reading of the CPU (never -march=native: a build cached in
+#: a home directory shared by different machines must not use what one of them lacks)
+ISA_CFLAGS = {
+    "AVX512": ("-mavx2", "-mfma", "-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw"),
+    "AVX2": ("-mavx2", "-mfma"),
+}
+LDFLAGS = ("-fopenmp",)  # libgomp.so.1 resolves to the copy torch has already loaded
+MODES = ("auto", "0", "1")
+
+_lock = threading.Lock()
+_module: ModuleType | None = None
+_error: str | None = None
+_tried = False
+_enabled = True  # switched off by torch_ops()
+
+
+def mode() -> str:
+    value = os.environ.get("RNNSUITE_NATIVE", "auto").strip().lower() or "auto"
+    value = {"on": "1", "off": "0", "true": "1", "false": "0"}.get(value, value)
+    if value not in MODES:
+        raise ValueError(
+            f"RNNSUITE_NATIVE={os.environ['RNNSUITE_NATIVE']!r} is not one of auto, 0, 1; "
+            "unset it (auto) or set RNNSUITE_NATIVE=0 for the pure-PyTorch cells"
+        )
+    return value
+
+
+def cflags() -> tuple[str, ...]:
+    """The compile flags: the base set plus the instruction sets torch found on this CPU."""
+    return BASE_CFLAGS + ISA_CFLAGS.get(torch.backends.cpu.get_cpu_capability(), ())
+
+
+def _name() -> str:
+    """The extension's name, from its source and flags: a change builds a new one."""
+    key = SOURCE.read_bytes() + " ".join(cflags()).encode() + torch.__version__.encode()
+    return f"rnnsuite_pointwise_{hashlib.sha256(key).hexdigest()[:12]}"
+
+
+def _build() -> ModuleType:
+    from torch.utils import cpp_extension
+
+    return cpp_extension.load(
+        name=_name(),
+        sources=[str(SOURCE)],
+        extra_cflags=list(cflags()),
+        extra_ldflags=list(LDFLAGS),
+        verbose=False,
+    )
+
+
+def load() -> ModuleType | None:
+    """The compiled extension (built on the first call), or None where it cannot be had:
+    RNNSUITE_NATIVE=0, or a failed build under auto (warned once)."""
+    global _module, _error, _tried
+    m = mode()
+    if m == "0":
+        return None
+    if not _tried:
+        with _lock:
+            if not _tried:
+                try:
+                    _module = _build()
+                except Exception as exc:  # a missing compiler or ninja, a build error
+                    _error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}"
+                _tried = True
+                if _module is None and m == "auto":
+                    warnings.warn(
+                        "rnnsuite: the native pointwise kernels did not build "
+                        f"({_error}); the scratch LSTM keeps its torch ops, which are slower. "
+                        "Install a C++ compiler and ninja (pip install ninja), or set "
+                        "RNNSUITE_NATIVE=0 to choose the torch ops and silence this.",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+    if _module is None and m == "1":
+        raise RuntimeError(
+            f"RNNSUITE_NATIVE=1 but the native pointwise kernels did not build ({_error}); "
+            "install a C++ compiler and ninja (pip install ninja), or unset RNNSUITE_NATIVE"
+        )
+    return _module
+
+
+def kernels_for(*tensors: torch.Tensor) -> ModuleType | None:
+    """The kernels when they apply to these tensors (float32 on the CPU, not while Dynamo
+    traces, not switched off), else None: the caller then takes its torch ops."""
+    if not _enabled or torch.compiler.is_compiling():
+        return None
+    if not all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors):
+        return None
+    return load()
+
+
+@contextlib.contextmanager
+def torch_ops() -> Iterator[None]:
+    """Run the scratch cells on their torch ops inside this block (tests compare the two
+    paths; the bench's ``scratch_torch`` implementation measures the pure-PyTorch cells)."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+def status() -> dict[str, Any]:
+    """For provenance: the mode, whether the kernels are in use, and why not."""
+    m = mode()
+    active = False
+    if m != "0":
+        try:
+            active = load() is not None
+        except RuntimeError:
+            active = False
+    return {"mode": m, "active": active, "error": _error, "source": _name()}

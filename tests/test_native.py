@@ -1,0 +1,215 @@
+"""The native pointwise kernels (rnnsuite.native): the same maths as the scratch LSTM's torch
+ops, on every path they serve (training forward and backward, padded, packed, reversed,
+bidirectional, stacked; inference), plus how they are switched and how they fail."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import pytest
+import torch
+
+import rnnsuite
+from helpers import as_tuple, initial_state, make_input, run_and_backprop
+from rnnsuite import native
+
+T, B, I, H = 7, 5, 3, 6
+LENGTHS = [5, 7, 1, 3, 7]
+
+needs_kernels = pytest.mark.skipif(
+    native.mode() == "0" or native.load() is None,
+    reason=f"native kernels not built here ({native.status()['error']}); "
+    "nox -s tests sets RNNSUITE_NATIVE=1 so that a failed build fails instead",
+)
+
+
+def test_required_kernels_are_built():
+    """Under RNNSUITE_NATIVE=1 (what nox -s tests and CI set) the kernels must be in use."""
+    if native.mode() != "1":
+        pytest.skip("RNNSUITE_NATIVE is not 1 in this run")
+    assert native.status()["active"] is True
+
+
+def _model(layers=1, bidir=False):
+    torch.manual_seed(0)
+    return rnnsuite.build(
+        "lstm", "scratch", input_size=I, hidden_size=H, num_layers=layers, bidirectional=bidir
+    )
+
+
+def _compare(got, want, tol=2e-6):
+    for a, b in zip(got, want, strict=True):
+        if isinstance(a, dict):
+            for k in a:
+                torch.testing.assert_close(a[k], b[k], rtol=tol, atol=tol, msg=k)
+        else:
+            for u, v in zip(as_tuple(a), as_tuple(b), strict=True):
+                torch.testing.assert_close(u, v, rtol=tol, atol=tol)
+
+
+@needs_kernels
+@pytest.mark.parametrize(
+    "layers,bidir,packed,init",
+    list(itertools.product([1, 2], [False, True], [False, True], [False, True])),
+)
+def test_training_kernels_equal_torch_ops(layers, bidir, packed, init):
+    """Outputs, final states and every gradient, kernels vs the torch ops, float32."""
+    model = _model(layers, bidir)
+    x = make_input(T, B, I, torch.float32, batch_first=False)
+    dirs = layers * (2 if bidir else 1)
+    state = initial_state("lstm", dirs, B, H, torch.float32) if init else None
+    lengths = LENGTHS if packed else None
+    got = run_and_backprop(model, x, lengths, state, False)
+    with native.torch_ops():
+        want = run_and_backprop(model, x, lengths, state, False)
+    _compare(got, want)
+
+
+@needs_kernels
+def test_the_kernels_run_and_the_switch_turns_them_off(monkeypatch):
+    """The comparison above means something only if the kernels were called."""
+    calls = []
+    real = native.load()
+
+    class Spy:
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(real, name)
+
+    monkeypatch.setattr(native, "load", lambda: Spy())
+    model = _model()
+    x = make_input(T, B, I, torch.float32, batch_first=False)
+    model(x)[0].sum().backward()
+    with torch.no_grad():
+        model(x)
+    assert {"lstm_train_forward", "lstm_train_backward", "lstm_infer"} <= set(calls)
+    calls.clear()
+    with native.torch_ops():
+        model(x)[0].sum().backward()
+    assert calls == []
+    for _, cell in model.cells():  # the per-cell switch (the bench's scratch_torch)
+        cell.native = False
+    model(x)[0].sum().backward()
+    with torch.no_grad():
+        model(x)
+    assert calls == []
+
+
+@needs_kernels
+@pytest.mark.parametrize("init", [False, True])
+def test_inference_kernel_equals_torch_ops_and_builtin(init):
+    model = _model()
+    builtin = rnnsuite.build("lstm", "builtin", input_size=I, hidden_size=H)
+    rnnsuite.copy_weights(model, builtin)
+    x = make_input(T, B, I, torch.float32, batch_first=False).detach()
+    state = initial_state("lstm", 1, B, H, torch.float32) if init else None
+    state = None if state is None else tuple(s.detach() for s in state)
+    with torch.no_grad():
+        got_out, got_state = model(x, state)
+        with native.torch_ops():
+            want_out, want_state = model(x, state)
+        ref_out, ref_state = builtin(x, state)
+    for a, b in ((got_out, want_out), *zip(got_state, want_state, strict=True)):
+        torch.testing.assert_close(a, b, rtol=2e-6, atol=2e-6)
+    for a, b in ((got_out, ref_out), *zip(got_state, ref_state, strict=True)):
+        torch.testing.assert_close(a, b, rtol=2e-6, atol=2e-6)
+
+
+@needs_kernels
+def test_saturated_gates_stay_finite_and_match():
+    """Pre-activations of ±60 (sigmoid at 0 or 1, exp overflowing in float32) give the same
+    results as the torch ops, not NaN: -ffast-math must not have cost the edge cases."""
+    model = _model()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(40)
+    x = (make_input(T, B, I, torch.float32, batch_first=False) * 20).detach().requires_grad_()
+    got = run_and_backprop(model, x, None, None, False)
+    with native.torch_ops():
+        want = run_and_backprop(model, x, None, None, False)
+    assert all(torch.isfinite(t).all() for t in got[0:1] + got[1])
+    _compare(got, want, tol=1e-5)
+
+
+@needs_kernels
+def test_kernels_check_their_inputs():
+    k = native.load()
+    g, m, h = torch.zeros(2, 8), torch.zeros(2, 2), torch.zeros(2, 2)
+    k.lstm_infer(g, m, h)  # the right shapes pass
+    with pytest.raises(RuntimeError, match="gates must be"):
+        k.lstm_infer(torch.zeros(2, 7), m, h)
+    with pytest.raises(RuntimeError, match="float32"):
+        k.lstm_infer(g.double(), m, h)
+    with pytest.raises(RuntimeError, match="unit stride"):
+        k.lstm_infer(g, torch.zeros(2, 2).t(), h)
+    with pytest.raises(RuntimeError, match="together"):
+        k.lstm_infer(g, m, h, torch.zeros(2, 5))
+
+
+@needs_kernels
+def test_loading_leaves_denormals_alone():
+    """-ffast-math is a compile flag only: linking it would set flush-to-zero process-wide."""
+    native.load()
+    tiny = torch.tensor([1e-40], dtype=torch.float32)
+    assert (tiny * 1.0).item() != 0.0
+
+
+def test_kernels_are_not_used_off_cpu_float32_or_when_off(monkeypatch):
+    monkeypatch.setattr(native, "load", lambda: "kernels")
+    assert native.kernels_for(torch.zeros(1)) == "kernels"
+    assert native.kernels_for(torch.zeros(1, dtype=torch.float64)) is None
+    with native.torch_ops():
+        assert native.kernels_for(torch.zeros(1)) is None
+    assert native.kernels_for(torch.zeros(1)) == "kernels"
+
+
+def test_mode_parsing(monkeypatch):
+    for value, want in (("", "auto"), ("auto", "auto"), ("0", "0"), ("off", "0"), ("1", "1")):
+        monkeypatch.setenv("RNNSUITE_NATIVE", value)
+        assert native.mode() == want
+    monkeypatch.setenv("RNNSUITE_NATIVE", "fast")
+    with pytest.raises(ValueError, match="RNNSUITE_NATIVE=0"):
+        native.mode()
+
+
+@pytest.fixture
+def failed_build(monkeypatch):
+    """A build that fails like a machine without a compiler."""
+
+    def no_compiler():
+        raise RuntimeError("Ninja is required to load C++ extensions")
+
+    monkeypatch.setattr(native, "_build", no_compiler)
+    monkeypatch.setattr(native, "_module", None)
+    monkeypatch.setattr(native, "_error", None)
+    monkeypatch.setattr(native, "_tried", False)
+
+
+def test_auto_falls_back_with_one_warning(failed_build, monkeypatch):
+    monkeypatch.setenv("RNNSUITE_NATIVE", "auto")
+    with pytest.warns(RuntimeWarning, match="pip install ninja"):
+        assert native.load() is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert native.load() is None  # warned once, not on every step
+    status = native.status()
+    assert status["active"] is False and "Ninja" in status["error"]
+    # and the scratch LSTM still trains, on its torch ops
+    model = _model()
+    model(make_input(T, B, I, torch.float32, batch_first=False))[0].sum().backward()
+
+
+def test_required_build_failure_is_an_error_naming_the_fix(failed_build, monkeypatch):
+    monkeypatch.setenv("RNNSUITE_NATIVE", "1")
+    with pytest.raises(RuntimeError, match="install a C\\+\\+ compiler and ninja"):
+        native.load()
+
+
+def test_off_never_builds(monkeypatch):
+    monkeypatch.setenv("RNNSUITE_NATIVE", "0")
+    monkeypatch.setattr(native, "_build", lambda: pytest.fail("built although off"))
+    monkeypatch.setattr(native, "_tried", False)
+    assert native.load() is None
+    status = native.status()
+    assert status["mode"] == "0" and status["active"] is False
