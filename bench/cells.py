@@ -65,10 +65,11 @@ def transformer_problem(v: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def implementations(arch: str) -> tuple[str, ...]:
-    """The bench implementations an architecture has (compiled is scratch's)."""
+    """The bench implementations an architecture has (scratch_torch and compiled are
+    variants of scratch)."""
     if arch == TRANSFORMER:
         return ("builtin",)
-    return (*rnnsuite.implementations_of(arch), "compiled")
+    return (*rnnsuite.implementations_of(arch), "scratch_torch", "compiled")
 
 
 def present_devices() -> list[str]:

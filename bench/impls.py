@@ -1,6 +1,10 @@
-"""The implementations the bench measures: ``scratch``, ``builtin``, ``compiled``.
+"""The implementations the bench measures: ``scratch``, ``scratch_torch``, ``builtin``,
+``compiled``.
 
-``scratch`` and ``builtin`` come straight from ``rnnsuite.build``. ``compiled``
+``scratch`` and ``builtin`` come straight from ``rnnsuite.build``; ``scratch`` runs the
+native pointwise kernels where a cell has them and they built (rnnsuite.native: the LSTM).
+``scratch_torch`` is the same scratch model with those kernels switched off, every step on
+torch ops alone — the pure-PyTorch number beside the kernels' one. ``compiled``
 is the scratch model with each cell's *per-step function* compiled by
 ``torch.compile`` — not the whole model: Dynamo graph-breaks on nn.LSTM/nn.GRU,
 and compiling the unrolled time loop compiles slowly, grows with T and
@@ -128,6 +132,10 @@ def build_rnn(
     )
     ref = rnnsuite.build(arch, "scratch", **kwargs)
     if impl == "scratch":
+        return ref
+    if impl == "scratch_torch":
+        for _, cell in ref.cells():
+            cell.native = False
         return ref
     if impl == "builtin":
         return rnnsuite.copy_weights(ref, rnnsuite.build(arch, "builtin", **kwargs))

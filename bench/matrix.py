@@ -48,7 +48,7 @@ MATRIX_DIR = Path(__file__).parent / "matrices"
 # encoder baseline (nn.TransformerEncoder; built-in only, see impls.build_transformer).
 TRANSFORMER = "transformer"
 ARCHS: tuple[str, ...] = (*rnnsuite.ARCHITECTURES, TRANSFORMER)
-IMPLS = ("scratch", "builtin", "compiled")
+IMPLS = ("scratch", "scratch_torch", "builtin", "compiled")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 INPUTS = ("padded", "packed")
 REGULARIZERS = (

@@ -13,9 +13,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-IMPL_COLORS = {"scratch": "#1f77b4", "builtin": "#ff7f0e", "compiled": "#2ca02c"}
+IMPL_COLORS = {
+    "scratch": "#1f77b4",
+    "scratch_torch": "#9467bd",
+    "builtin": "#ff7f0e",
+    "compiled": "#2ca02c",
+}
 ARCH_ORDER = ["rnn", "lstm", "lstm_peephole", "gru", "gru_cho", "transformer"]
-IMPL_ORDER = ["scratch", "builtin", "compiled"]
+IMPL_ORDER = ["scratch", "scratch_torch", "builtin", "compiled"]
 
 
 def _save(fig, path: Path) -> Path:

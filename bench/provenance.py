@@ -8,7 +8,8 @@ run's start time, any slowdown injected for testing the gate, and the
 allocator and threading settings read from the environment (glibc's MALLOC_*
 tunables, OMP_*/MKL_*/KMP_*/DNNL_*: each can move a timing by tens of percent —
 nn.LSTM's CPU training step, for one, page-faults thousands of times a step under
-glibc's default malloc thresholds here).
+glibc's default malloc thresholds here), and whether the scratch cells ran their native
+pointwise kernels (rnnsuite.native) or torch ops alone.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _ENV_PREFIXES = (
     "ONEDNN_",
     "GLIBC_TUNABLES",
     "LD_PRELOAD",
+    "RNNSUITE_NATIVE",
 )
 
 
@@ -107,6 +109,7 @@ def collect(device: str, started_at: str, inject: dict[str, float] | None = None
         "run_started_at": started_at,
         "injected_slowdown": dict(inject or {}),
         "runtime_env": runtime_env(),
+        "native_kernels": {**rnnsuite.native.status(), "cflags": list(rnnsuite.native.cflags())},
     }
     facts.update(git_state())
     return facts

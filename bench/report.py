@@ -56,8 +56,9 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(out)
 
 
-def bar_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """The performance-bar checks this run can answer, with their measured ratios."""
+def bar_rows(df: pd.DataFrame, impl: str = "scratch") -> list[dict[str, Any]]:
+    """The performance-bar checks this run can answer, with their measured ratios (the bars
+    judge ``scratch``; ``scratch_torch`` rows answer the same questions for the torch ops)."""
     out = []
     ok = df[
         (df.status == "ok")
@@ -66,7 +67,7 @@ def bar_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
         & (~df.bidirectional.astype(bool))
         & (df.reg == "none")
         & (df.optimizer == "none")
-        & (df.impl == "scratch")
+        & (df.impl == impl)
     ]
     for label, mode, inp, threshold in BARS:
         for arch in BAR_ARCHS:
@@ -176,6 +177,29 @@ def _transformer_finding(pairs: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _torch_ops_findings(df: pd.DataFrame) -> list[str]:
+    """The bar-shape ratios of scratch_torch (the scratch cells without their native
+    kernels), beside scratch's: what the kernels are worth, measured in the same groups."""
+    rows = bar_rows(df, "scratch_torch")
+    if not rows:
+        return []
+    mine = {(b["bar"], b["arch"], b["threads"], b["lengths"]): b for b in bar_rows(df)}
+    parts = []
+    for b in rows:
+        s = mine.get((b["bar"], b["arch"], b["threads"], b["lengths"]))
+        threads = f"{b['threads']} thread" + ("s" if b["threads"] != 1 else "")
+        with_kernels = f" (with them {s['ratio']:.2f}×)" if s else ""
+        parts.append(
+            f"{b['arch']} {b['bar'].split(' ≥')[0].removeprefix('scratch ')}, {threads}: "
+            f"{b['ratio']:.2f}×{with_kernels}"
+        )
+    return [
+        "**the scratch cells without their native kernels** (scratch_torch, torch ops "
+        "alone; the bars judge scratch, which runs the kernels where a cell has them), "
+        f"{BAR_SPEC}, vs the built-in: {'; '.join(parts)}."
+    ]
+
+
 def findings(df: pd.DataFrame, bars: list[dict[str, Any]]) -> list[str]:
     ok = df[df.status == "ok"]
     out: list[str] = []
@@ -208,6 +232,7 @@ def findings(df: pd.DataFrame, bars: list[dict[str, Any]]) -> list[str]:
             f"**{what}, {inp}, {BAR_SPEC}**: scratch runs at {', '.join(parts)} the built-in's "
             f"throughput (median of per-repeat ratios); the bar ({label}) {verdict}."
         )
+    out += _torch_ops_findings(df)
     bp = ok[(ok.impl == "builtin") & (ok.input == "packed") & ok.train_vs_padded.notna()]
     if not bp.empty:
         worst = bp.loc[bp.train_vs_padded.idxmin()]
@@ -272,6 +297,16 @@ def findings(df: pd.DataFrame, bars: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _native_text(status: dict[str, Any]) -> str:
+    if status.get("active"):
+        return (
+            f"in use (RNNSUITE_NATIVE={status.get('mode')}, "
+            f"{' '.join(status.get('cflags', []))}): the scratch LSTM's gate arithmetic"
+        )
+    why = f": {status['error']}" if status.get("error") else ""
+    return f"not in use (RNNSUITE_NATIVE={status.get('mode')}{why}): torch ops alone"
+
+
 def _environment(records: list[dict[str, Any]]) -> list[list[str]]:
     keys = [
         ("device", "device"),
@@ -289,10 +324,16 @@ def _environment(records: list[dict[str, Any]]) -> list[list[str]]:
         ("load average (1 min) at group start", "load_avg"),
         ("injected slowdown", "injected_slowdown"),
         ("allocator / threading environment", "runtime_env"),
+        ("native pointwise kernels (scratch)", "native_kernels"),
     ]
     rows = []
     provs = [r.get("provenance", {}) for r in records if r.get("status") != "skipped"]
     for label, k in keys:
+        if k == "native_kernels":
+            vals = list(dict.fromkeys(_native_text(p[k]) for p in provs if p.get(k)))
+            if vals:
+                rows.append([label, "; ".join(vals)])
+            continue
         if k == "load_avg":
             loads = [p[k][0] for p in provs if p.get(k)]
             if loads:

@@ -117,8 +117,9 @@ lengths = "agnews"
 threads = 1
 [[blocks]]
 name = "impls"
-axes = { arch = ["lstm", "gru", "rnn", "gru_cho"], impl = ["scratch", "builtin"], input = ["padded", "packed"] }
+axes = { arch = ["lstm", "gru", "rnn", "gru_cho"], impl = ["scratch", "scratch_torch", "builtin"], input = ["padded", "packed"] }
 fixed = { size = "T64-B4-I8-H8" }
+exclude = ["impl=scratch_torch and arch!=lstm"]
 [[blocks]]
 name = "default-threads"
 axes = { arch = ["lstm", "rnn"], impl = ["scratch", "builtin"], input = ["padded", "packed"] }
@@ -169,6 +170,50 @@ def test_report_has_tables_plots_and_findings(tiny_run):
     recs = ResultStore(s.directory).latest()
     assert text.count("| lstm ") + text.count("| gru ") + text.count("| rnn ") >= len(recs)
     assert "bit-identical" in text and "pytorch/pytorch#149194" in text
+
+
+def test_bars_and_the_torch_ops_finding_come_from_the_results(tiny_run, monkeypatch):
+    """At the bar shape (here the tiny run's, patched in) the bars judge scratch, and the
+    scratch_torch finding sets its measured ratio beside scratch's."""
+    from bench import report
+
+    _, s = tiny_run
+    monkeypatch.setattr(report, "BAR_SPEC", "T64-B4-I8-H8")
+    df = report.frame(ResultStore(s.directory).latest())
+    bars = report.bar_rows(df)
+    assert {b["arch"] for b in bars} == {"lstm", "gru", "rnn"}
+    want = df[
+        (df.impl == "scratch")
+        & (df.arch == "lstm")
+        & (df.input == "padded")
+        & (df.spec == "T64-B4-I8-H8")
+    ]
+    assert {
+        round(b["ratio"], 6)
+        for b in bars
+        if b["arch"] == "lstm"
+        and "packed" not in b["bar"]
+        and b["bar"].startswith("scratch fwd+bwd")
+    } == {round(v, 6) for v in want.train_vs_builtin}
+    lines = report._torch_ops_findings(df)
+    assert len(lines) == 1 and "scratch_torch" in lines[0]
+    torch_rows = report.bar_rows(df, "scratch_torch")
+    assert torch_rows and all(b["arch"] == "lstm" for b in torch_rows)
+    for b in torch_rows:
+        assert f"{b['ratio']:.2f}×" in lines[0]
+    env = dict(report._environment(ResultStore(s.directory).latest()))
+    state = rnnsuite.native.status()
+    assert ("in use" if state["active"] else "not in use") in env[
+        "native pointwise kernels (scratch)"
+    ]
+
+
+def test_scratch_torch_is_scratch_without_kernels():
+    kw = dict(input_size=4, hidden_size=6, num_layers=2, bidirectional=True, seed=5)
+    s, t = build_rnn("lstm", "scratch", **kw), build_rnn("lstm", "scratch_torch", **kw)
+    assert all(c.native for _, c in s.cells()) and not any(c.native for _, c in t.cells())
+    x = torch.randn(7, 3, 4)
+    torch.testing.assert_close(s(x)[0], t(x)[0], rtol=1e-5, atol=1e-6)
 
 
 def test_report_lists_failed_cells(tiny_run, monkeypatch):
