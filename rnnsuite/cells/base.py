@@ -126,6 +126,10 @@ class ManualStepBase:
     on them, each reordered for oneDNN only when first used (a backward never builds the
     forward's, and nothing outlives the step object)."""
 
+    #: True: backward takes the step's output gradient apart (a last argument) and adds it
+    #: to the gradient of h itself, in its own pass; False: bptt adds it before the call
+    folds_output_grad = False
+
     def __init__(self, weight: Tensor, bias: Tensor | None, batch: int) -> None:
         self.weight, self.bias, self.batch = weight, bias, batch
 
@@ -155,5 +159,7 @@ class ManualStepBase:
     ) -> State:
         """From the gradient of the new state, write the gradient of the step's projected
         input into `grad_xp` (and of its hidden product h W_hhᵀ + b_hh into `grad_hp` when
-        the cell keeps them apart) and return the gradient of the previous state."""
+        the cell keeps them apart) and return the gradient of the previous state. A step
+        with ``folds_output_grad`` gets one more argument, the step's output gradient, that
+        `grad`'s h part does not yet include."""
         raise NotImplementedError

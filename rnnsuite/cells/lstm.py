@@ -25,6 +25,7 @@ torch ops below, the same maths; ``native = False`` on a cell keeps the torch op
 
 from __future__ import annotations
 
+import functools
 import weakref
 
 import torch
@@ -188,12 +189,18 @@ class _ManualStep(ManualStepBase):
     ``kernels``: rnnsuite.native's module when its pointwise kernels serve this step."""
 
     kernels = None
+    folds_output_grad = True
+
+    @functools.cached_property
+    def hidden(self):
+        """h -> h W_hhᵀ alone (the kernel adds the projected input in its own pass)."""
+        return gemm.hidden_matmul(self.weight, None, self.batch)
 
     def forward(self, xp: torch.Tensor, state: State, out: torch.Tensor):
         h, c = state
         if self.kernels is not None:
-            gates, c = self.matmul(h, xp), c.contiguous()  # gates: activated in place
-            c_new, u = self.kernels.lstm_train_forward(gates, c, out)
+            gates, c = self.hidden(h), c.contiguous()  # gates: activated in place
+            c_new, u = self.kernels.lstm_train_forward(gates, xp, c, out)
             return (out, c_new), (gates, c, u)
         gates = self.matmul(h, xp).sigmoid_()  # fresh (b, 4H): i, f, o, σ(2g)
         i, f, o, s = gates.chunk(4, 1)
@@ -202,15 +209,17 @@ class _ManualStep(ManualStepBase):
         torch.addcmul(o, o, u, value=-2, out=out)
         return (out, c_new), (gates, c, u)
 
-    def backward(self, grad: State, saved, h, grad_xp: torch.Tensor, grad_hp) -> State:
+    def backward(self, grad: State, saved, h, grad_xp: torch.Tensor, grad_hp, grad_out) -> State:
         gh, gc = grad
         gates, c, u = saved
         if self.kernels is not None:
-            # gc may come from autograd expanded (stride 0); the kernel wants unit strides
+            # grad_final may come from autograd expanded (stride 0); the kernel wants unit
+            # strides along rows
             dc_f = self.kernels.lstm_train_backward(
-                gh.contiguous(), gc.contiguous(), gates, c, u, grad_xp
+                gh.contiguous(), grad_out.contiguous(), gc.contiguous(), gates, c, u, grad_xp
             )
             return self.grad_matmul(grad_xp, None), dc_f
+        gh = gh + grad_out
         i, f, o, s = gates.chunk(4, 1)
         d_i, d_f, d_o, d_g = grad_xp.chunk(4, 1)
         dc = torch.addcmul(gc, torch.mul(gh, o), torch.addcmul(u, u, u, value=-1), value=4)

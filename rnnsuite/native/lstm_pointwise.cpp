@@ -78,33 +78,39 @@ void lstm_infer(const torch::Tensor& gates, torch::Tensor& m, torch::Tensor& h,
   });
 }
 
-// Training forward: gates activated in place (kept for backward), h written; returns the
-// new c and u = sigmoid(-2c'). c' = f c + i (2s - 1), h' = o (1 - 2u).
-std::vector<torch::Tensor> lstm_train_forward(torch::Tensor& gates, const torch::Tensor& c,
-                                              torch::Tensor& h) {
+// Training forward: `gates` holds h W_hh^T; the step's projected input `xp` is added here
+// (one pass, not a separate add), the activations are written back into `gates` (kept for
+// backward) and h into `h`; returns the new c and u = sigmoid(-2c').
+// c' = f c + i (2s - 1), h' = o (1 - 2u).
+std::vector<torch::Tensor> lstm_train_forward(torch::Tensor& gates, const torch::Tensor& xp,
+                                              const torch::Tensor& c, torch::Tensor& h) {
   const int64_t B = c.size(0), H = c.size(1);
   check(gates, B, 4 * H, "gates");
+  check(xp, B, 4 * H, "xp");
   check(c, B, H, "c");
   check(h, B, H, "h");
   auto c_new = torch::empty({B, H}, c.options());
   auto u = torch::empty({B, H}, c.options());
   float* G = gates.data_ptr<float>();
+  const float* X = xp.data_ptr<float>();
   const float* C = c.data_ptr<float>();
   float* CN = c_new.data_ptr<float>();
   float* U = u.data_ptr<float>();
   float* O = h.data_ptr<float>();
-  const int64_t gs = gates.stride(0), cs = c.stride(0), hs = h.stride(0);
+  const int64_t gs = gates.stride(0), xs = xp.stride(0), cs = c.stride(0), hs = h.stride(0);
   at::parallel_for(0, B, grain(H), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       float* g = G + b * gs;
+      const float* x = X + b * xs;
       const float* cc = C + b * cs;
       float* cn = CN + b * H;
       float* uu = U + b * H;
       float* hh = O + b * hs;
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
-        const float i = sigmoid(g[j]), f = sigmoid(g[H + j]);
-        const float o = sigmoid(g[2 * H + j]), s = sigmoid(g[3 * H + j]);
+        const float i = sigmoid(g[j] + x[j]), f = sigmoid(g[H + j] + x[H + j]);
+        const float o = sigmoid(g[2 * H + j] + x[2 * H + j]);
+        const float s = sigmoid(g[3 * H + j] + x[3 * H + j]);
         g[j] = i;
         g[H + j] = f;
         g[2 * H + j] = o;
@@ -120,36 +126,42 @@ std::vector<torch::Tensor> lstm_train_forward(torch::Tensor& gates, const torch:
   return {c_new, u};
 }
 
-// Training backward of one step: from dh and dc of the new state and the forward's kept
-// activations, write the gates' gradient into grad_gates and return dc_prev = dc f.
+// Training backward of one step: from the gradient of the new state (dh = gh + the step's
+// output gradient gout, added here; dc = gc) and the forward's kept activations, write the
+// gates' gradient into grad_gates and return dc_prev = dc f.
 // dc = gc + 4 dh o u (1 - u); gates' gradient [dc (2s-1), dc c, dh (1-2u), 2 dc i] * σ'.
-torch::Tensor lstm_train_backward(const torch::Tensor& gh, const torch::Tensor& gc,
-                                  const torch::Tensor& gates, const torch::Tensor& c,
-                                  const torch::Tensor& u, torch::Tensor& grad_gates) {
+torch::Tensor lstm_train_backward(const torch::Tensor& gh, const torch::Tensor& gout,
+                                  const torch::Tensor& gc, const torch::Tensor& gates,
+                                  const torch::Tensor& c, const torch::Tensor& u,
+                                  torch::Tensor& grad_gates) {
   const int64_t B = c.size(0), H = c.size(1);
   check(gh, B, H, "gh");
+  check(gout, B, H, "gout");
   check(gc, B, H, "gc");
   check(gates, B, 4 * H, "gates");
   check(c, B, H, "c");
   check(u, B, H, "u");
   check(grad_gates, B, 4 * H, "grad_gates");
   auto dc_prev = torch::empty({B, H}, c.options());
-  const float *GH = gh.data_ptr<float>(), *GC = gc.data_ptr<float>();
+  const float *GH = gh.data_ptr<float>(), *GO = gout.data_ptr<float>();
+  const float* GC = gc.data_ptr<float>();
   const float *G = gates.data_ptr<float>(), *C = c.data_ptr<float>(), *U = u.data_ptr<float>();
   float* D = grad_gates.data_ptr<float>();
   float* DP = dc_prev.data_ptr<float>();
-  const int64_t ghs = gh.stride(0), gcs = gc.stride(0), gs = gates.stride(0);
+  const int64_t ghs = gh.stride(0), gos = gout.stride(0), gcs = gc.stride(0);
+  const int64_t gs = gates.stride(0);
   const int64_t cs = c.stride(0), us = u.stride(0), ds = grad_gates.stride(0);
   at::parallel_for(0, B, grain(H), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const float *dh = GH + b * ghs, *dcn = GC + b * gcs, *g = G + b * gs;
+      const float *dh = GH + b * ghs, *go = GO + b * gos, *dcn = GC + b * gcs;
+      const float* g = G + b * gs;
       const float *cc = C + b * cs, *uu = U + b * us;
       float* d = D + b * ds;
       float* dp = DP + b * H;
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
         const float i = g[j], f = g[H + j], o = g[2 * H + j], s = g[3 * H + j];
-        const float uv = uu[j], dhv = dh[j];
+        const float uv = uu[j], dhv = dh[j] + go[j];
         const float dc = dcn[j] + 4.f * dhv * o * uv * (1.f - uv);
         d[j] = dc * (2.f * s - 1.f) * i * (1.f - i);
         d[H + j] = dc * cc[j] * f * (1.f - f);
