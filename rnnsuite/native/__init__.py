@@ -101,7 +101,8 @@ def load() -> ModuleType | None:
                 try:
                     _module = _build()
                 except Exception as exc:  # a missing compiler or ninja, a build error
-                    _error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}"
+                    last = (str(exc).strip().splitlines() or [""])[-1]
+                    _error = f"{type(exc).__name__}: {last}"
                 _tried = True
                 if _module is None and m == "auto":
                     warnings.warn(
