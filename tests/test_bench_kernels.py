@@ -79,10 +79,12 @@ def test_manual_train_step(benchmark, arch):
     grad_xp = torch.empty(B, w_ih.shape[0])
     grad_hp = torch.empty_like(grad_xp) if cell.manual_hidden_bias else None
     grad = tuple(torch.randn(B, H) for _ in range(cell.state_size))
+    # a step that folds its output's gradient in (the LSTM's) takes it as one more argument
+    extra = (torch.randn(B, H),) if step.folds_output_grad else ()
 
     def fwd_bwd():
         _, saved = step.forward(xp, state, out)
-        return step.backward(grad, saved, out, grad_xp, grad_hp)
+        return step.backward(grad, saved, out, grad_xp, grad_hp, *extra)
 
     with torch.no_grad():
         prev = benchmark(fwd_bwd)
