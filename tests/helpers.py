@@ -52,3 +52,14 @@ def run_and_backprop(model: nn.Module, x: Tensor, lengths, state, batch_first: b
         x.grad.clone(),
         state_grads,
     )
+
+
+def assert_results_close(got, want, tol: float) -> None:
+    """Two run_and_backprop results equal within tol: output, states, every gradient."""
+    for a, b in zip(got, want, strict=True):
+        if isinstance(a, dict):
+            for k in a:
+                torch.testing.assert_close(a[k], b[k], rtol=tol, atol=tol, msg=k)
+        else:
+            for u, v in zip(as_tuple(a), as_tuple(b), strict=True):
+                torch.testing.assert_close(u, v, rtol=tol, atol=tol)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import rnnsuite
-from helpers import as_tuple, initial_state, make_input, run_and_backprop
+from helpers import as_tuple, assert_results_close, initial_state, make_input, run_and_backprop
 from rnnsuite.regularizers import WeightDrop
 
 MANUAL = [a for a in rnnsuite.ARCHITECTURES if rnnsuite.architecture(a).cell.manual]
@@ -31,13 +31,7 @@ def _manual_matches_autograd(model, x, lengths, state, tol):
     got = run_and_backprop(model, x, lengths, state, False)
     with rnnsuite.bptt.autograd_steps():
         want = run_and_backprop(model, x, lengths, state, False)
-    for a, b in zip(got, want, strict=True):
-        if isinstance(a, dict):
-            for k in a:
-                torch.testing.assert_close(a[k], b[k], rtol=tol, atol=tol, msg=k)
-        else:
-            for u, v in zip(as_tuple(a), as_tuple(b), strict=True):
-                torch.testing.assert_close(u, v, rtol=tol, atol=tol)
+    assert_results_close(got, want, tol)
 
 
 def test_the_manual_cells_are_the_ones_with_builtins():

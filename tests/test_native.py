@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import rnnsuite
-from helpers import as_tuple, initial_state, make_input, run_and_backprop
+from helpers import assert_results_close, initial_state, make_input, run_and_backprop
 from rnnsuite import native
 
 T, B, I, H = 7, 5, 3, 6
@@ -39,13 +39,7 @@ def _model(layers=1, bidir=False):
 
 
 def _compare(got, want, tol=2e-6):
-    for a, b in zip(got, want, strict=True):
-        if isinstance(a, dict):
-            for k in a:
-                torch.testing.assert_close(a[k], b[k], rtol=tol, atol=tol, msg=k)
-        else:
-            for u, v in zip(as_tuple(a), as_tuple(b), strict=True):
-                torch.testing.assert_close(u, v, rtol=tol, atol=tol)
+    assert_results_close(got, want, tol)
 
 
 @needs_kernels
