@@ -152,9 +152,6 @@ def test_run_is_deterministic_resumes_and_records_failures(tmp_path):
     assert good["status"] == "ok" and good["config"]["model"]["tie"] is True
     for key in ("git_commit", "torch_version", "torch_threads", "device_name"):
         assert key in good["provenance"]
-    # the clock is recorded (a number, and a time-to-target reached); its value is not judged
-    assert isinstance(good["train_seconds"], float) and "time_to_target_s" in good
-    assert good["time_to_target_s"] is not None
 
     # same seed, same metrics and curves
     quality.run(

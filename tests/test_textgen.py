@@ -298,8 +298,6 @@ def test_train_script_is_deterministic_and_learns(seinfeld_slice):
     # from ~ln(21387) = 10 towards the unigram entropy: a clear drop within 30 batches
     assert a.losses[0] > a.losses[1] > a.losses[2]
     assert a.losses[-1] < a.losses[0] - 1.5
-    # the clock is recorded; its value is never judged (speed lives in the bench)
-    assert isinstance(a.seconds, float) and a.seconds_per_batch == a.seconds / a.batches
 
 
 def test_train_script_refuses_a_non_finite_loss():
