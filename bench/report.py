@@ -18,7 +18,7 @@ from . import plots
 from .frame import frame, short_name
 from .results import resolve_run
 
-# The performance bars of the issue, as (label, mode, input, reference, threshold).
+# The performance bars of the issue, as (label, mode, input, threshold).
 BARS = (
     ("scratch fwd+bwd ≥ 1.0× built-in (padded)", "train", "padded", 1.0),
     ("scratch forward ≥ 0.8× built-in (padded)", "fwd", "padded", 0.8),
@@ -81,6 +81,8 @@ def bar_rows(df: pd.DataFrame, impl: str = "scratch") -> list[dict[str, Any]]:
                 out.append(
                     {
                         "bar": label,
+                        "mode": mode,
+                        "input": inp,
                         "arch": arch,
                         "threads": int(r.torch_threads) if pd.notna(r.torch_threads) else None,
                         "load": r.load_1m,
@@ -189,10 +191,9 @@ def _torch_ops_findings(df: pd.DataFrame) -> list[str]:
         s = mine.get((b["bar"], b["arch"], b["threads"], b["lengths"]))
         threads = f"{b['threads']} thread" + ("s" if b["threads"] != 1 else "")
         with_kernels = f" (with them {s['ratio']:.2f}×)" if s else ""
-        parts.append(
-            f"{b['arch']} {b['bar'].split(' ≥')[0].removeprefix('scratch ')}, {threads}: "
-            f"{b['ratio']:.2f}×{with_kernels}"
-        )
+        what = {"train": "fwd+bwd", "fwd": "forward"}[b["mode"]]
+        what = f"packed {what}" if b["input"] == "packed" else what
+        parts.append(f"{b['arch']} {what}, {threads}: {b['ratio']:.2f}×{with_kernels}")
     return [
         "**the scratch cells without their native kernels** (scratch_torch, torch ops "
         "alone; the bars judge scratch, which runs the kernels where a cell has them), "

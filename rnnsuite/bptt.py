@@ -219,10 +219,10 @@ def _walk_back(step, sizes, reverse, k, saved, out, grad_out, grad_final, grad_x
             g = carry
         p = (T - 1 - t if reverse else t) * k  # saved in the forward's order of visits
         if step.folds_output_grad:  # the step adds the output's gradient in its own pass
-            carry = step.backward(g, saved[p : p + k], out_t[t], gxp_t[t], ghp_t[t], gout_t[t])
+            extra: tuple[Tensor, ...] = (gout_t[t],)
         else:
-            g = (g[0] + gout_t[t], *g[1:])
-            carry = step.backward(g, saved[p : p + k], out_t[t], gxp_t[t], ghp_t[t])
+            g, extra = (g[0] + gout_t[t], *g[1:]), ()
+        carry = step.backward(g, saved[p : p + k], out_t[t], gxp_t[t], ghp_t[t], *extra)
     assert carry is not None
     if not reverse:
         return carry

@@ -77,6 +77,10 @@ class LSTMCell(Cell):
     manual = True
     native = True  # use rnnsuite.native's pointwise kernels where they apply
 
+    def _kernels(self, *tensors: torch.Tensor):
+        """rnnsuite.native's kernels when this cell may use them on these tensors, else None."""
+        return native_kernels.kernels_for(*tensors) if self.native else None
+
     def _bind(self, t: torch.Tensor | None, double_g: bool | None = None) -> torch.Tensor | None:
         """Rows of a weight or bias in step order, g rows doubled when `double_g` (default:
         when autograd is off, for the inference step); differentiable either way."""
@@ -120,7 +124,7 @@ class LSTMCell(Cell):
         m = c0 * -2
         out = x.new_empty(T, B, self.hidden_size)
         outs = out.unbind(0)
-        kernels = native_kernels.kernels_for(x, m) if self.native else None
+        kernels = self._kernels(x)
         if kernels is not None:  # the same step, its pointwise part in one call
             for t in range(T - 1):  # the kernel also fills z for the next step
                 kernels.lstm_infer(matmul(z), m, outs[t], z, xs[t + 1])
@@ -173,7 +177,7 @@ class LSTMCell(Cell):
 
     def manual_step(self, weight_hh: torch.Tensor, bias_hh, batch: int) -> _ManualStep:
         step = _ManualStep(weight_hh, None, batch)
-        step.kernels = native_kernels.kernels_for(weight_hh) if self.native else None
+        step.kernels = self._kernels(weight_hh)
         return step
 
 

@@ -133,8 +133,9 @@ def kernels_for(*tensors: torch.Tensor) -> ModuleType | None:
 
 @contextlib.contextmanager
 def torch_ops() -> Iterator[None]:
-    """Run the scratch cells on their torch ops inside this block (tests compare the two
-    paths; the bench's ``scratch_torch`` implementation measures the pure-PyTorch cells)."""
+    """Run every scratch cell on its torch ops inside this block, whatever its own
+    ``native`` flag (the tests compare the two paths this way; the bench's
+    ``scratch_torch`` sets the flag per cell instead, so both can be timed side by side)."""
     global _enabled
     before, _enabled = _enabled, False
     try:
