@@ -328,15 +328,19 @@ def _reproduce(args) -> int:
 def _quality(args) -> int:
     from . import quality
     from .cells import parse_seeds
+    from .kexpr import KExprError
     from .runner import UsageError
 
     matrix = Path(args.matrix) if args.matrix else quality.MATRIX
     try:
         m = quality.load_matrix(matrix)
         seeds = parse_seeds(args.seeds) if args.seeds else None
-        cells = quality.plan(m, args.device, args.k, seeds)
     except (quality.QualityError, ValueError) as e:
         raise UsageError(str(e)) from None
+    try:
+        cells = quality.plan(m, args.device, args.k, seeds)
+    except KExprError as e:
+        raise UsageError(f"-k: {e}") from None
     if args.list:
         for c in cells:
             print(c["cell_id"])

@@ -9,6 +9,7 @@ section whose sentences are computed from those same numbers.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from . import plots
 from .frame import frame, short_name
-from .results import ResultsError, ResultStore, check_run_id, resolve_run
+from .results import RESULTS_FILE, ResultsError, ResultStore, check_run_id, resolve_run
 
 # The performance bars of the issue, as (label, mode, input, threshold).
 BARS = (
@@ -691,6 +692,19 @@ def render(
     return "\n".join(lines)
 
 
+def _run_argument(run_id: str) -> str:
+    """A run id as given, or a run directory's path resolved (so ``x/..`` has its real name)."""
+    path = Path(run_id)
+    if (path / RESULTS_FILE).is_file():
+        return str(path.resolve())
+    if {"/", os.sep} & set(run_id) or run_id in (".", ".."):
+        raise ResultsError(
+            f"{run_id}: no {RESULTS_FILE} there; give a run directory (results/<run-id>) "
+            "or a run id"
+        )
+    return run_id
+
+
 def _default_out(store: ResultStore) -> Path:
     """reports/<run-id>: only for a run whose name is a run id (so it stays in reports/)."""
     try:
@@ -705,9 +719,7 @@ def _default_out(store: ResultStore) -> Path:
 def write_report(
     run_id: str, *, results_dir: Path | str = "results", out_dir: Path | str | None = None
 ) -> Path:
-    if Path(run_id).is_dir():  # a path: its real name, never '..' or '.'
-        run_id = str(Path(run_id).resolve())
-    store = resolve_run(results_dir, run_id)
+    store = resolve_run(results_dir, _run_argument(run_id))
     records = store.latest()
     manifest = store.read_manifest()
     out = Path(out_dir) if out_dir else _default_out(store)

@@ -91,6 +91,9 @@ def test_report_of_a_path_is_resolved_and_never_escapes_reports(tiny, tmp_path, 
     assert not (tmp_path / "README.md").exists()  # reports/.. is the repository root
     text = (tmp_path / "reports" / "r1" / "README.md").read_text()
     assert "run `r1`" in text
+    assert cli.main(["report", "results/r1/.."]) == 2  # results/ itself is no run
+    assert cli.main(["report", "./.."]) == 2
+    assert not (tmp_path / "README.md").exists() and not (tmp_path.parent / "README.md").exists()
 
 
 def test_report_of_a_badly_named_directory_needs_out(tiny, tmp_path, monkeypatch, capsys):
