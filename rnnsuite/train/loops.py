@@ -2,7 +2,7 @@
 
 Each returns plain data — curves and final metrics — so a recipe can store it
 as a result row. Every loop refuses a non-finite loss with an error naming the
-step, instead of training on NaNs. Each also returns the cumulative training
+step, instead of training on NaNs (and a perplexity past float range, likewise). Each also returns the cumulative training
 seconds at every curve point (validation excluded), apart from the curves
 because it is the one thing a rerun with the same seed does not repeat; the
 quality matrix turns it into time-to-target.
