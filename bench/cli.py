@@ -233,42 +233,7 @@ def _dispatch(args) -> int:
         return EXIT_FAIL if s.failed else EXIT_OK
 
     if args.command == "reproduce":
-        from pathlib import Path as _Path
-
-        from . import reproduce
-        from .cells import parse_seeds
-        from .runner import UsageError
-
-        failed = 0
-        if not args.report_only:
-            try:
-                matrix = reproduce.resolve_matrix(args.matrix)
-                reproduce.load_matrix(matrix)
-            except ValueError as e:
-                raise UsageError(str(e)) from None
-            device = args.device
-            if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-                raise UsageError(f"--device must be cpu or cuda, got {device!r}")
-            if device.startswith("cuda"):
-                import torch
-
-                if not torch.cuda.is_available():
-                    raise UsageError("--device cuda: no CUDA device on this machine")
-            seeds = parse_seeds(args.seeds) if args.seeds else None
-            _, failed = reproduce.run(
-                args.run_id,
-                results_dir=_Path(args.results_dir),
-                k=args.k,
-                seeds=seeds,
-                device=device,
-                matrix_path=matrix,
-                threads=args.threads,
-            )
-        out = reproduce.report(
-            args.run_id, results_dir=_Path(args.results_dir), out_dir=_Path(args.out)
-        )
-        print(f"reproduction report: {out}")
-        return EXIT_FAIL if failed else EXIT_OK
+        return _reproduce(args)
 
     if args.command == "quality":
         return _quality(args)
@@ -288,7 +253,10 @@ def _dispatch(args) -> int:
 
     if args.command == "gate":
         from .gate import gate_main
+        from .results import check_run_id
 
+        if args.run_id is not None:  # an empty id is an error, not the default
+            check_run_id(args.run_id)
         return gate_main(
             baseline=Path(args.baseline),
             matrix=args.matrix,
@@ -315,18 +283,64 @@ def _check_device(device: str) -> None:
             raise UsageError(f"--device {device}: no CUDA device on this machine")
 
 
+def _reproduce(args) -> int:
+    from . import reproduce
+    from .cells import parse_seeds
+    from .kexpr import KExprError
+    from .results import check_run_id
+    from .runner import UsageError
+
+    check_run_id(args.run_id)
+    failed = 0
+    if not args.report_only:
+        try:
+            matrix = reproduce.resolve_matrix(args.matrix)
+            m = reproduce.load_matrix(matrix)
+            seeds = parse_seeds(args.seeds) if args.seeds else None
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        try:
+            cells = reproduce.plan(list(m["recipes"]), seeds or m["seeds"], args.device, args.k)
+        except KExprError as e:
+            raise UsageError(f"-k: {e}") from None
+        if not cells:
+            raise UsageError(f"-k {args.k!r} selects no cell of the recipe matrix {matrix}")
+        _check_device(args.device)
+        _, failed = reproduce.run(
+            args.run_id,
+            results_dir=Path(args.results_dir),
+            k=args.k,
+            seeds=seeds,
+            device=args.device,
+            matrix_path=matrix,
+            threads=args.threads,
+        )
+    try:
+        out = reproduce.report(
+            args.run_id, results_dir=Path(args.results_dir), out_dir=Path(args.out)
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"reproduction report: {out}")
+    return EXIT_FAIL if failed else EXIT_OK
+
+
 def _quality(args) -> int:
     from . import quality
     from .cells import parse_seeds
+    from .kexpr import KExprError
     from .runner import UsageError
 
     matrix = Path(args.matrix) if args.matrix else quality.MATRIX
     try:
         m = quality.load_matrix(matrix)
         seeds = parse_seeds(args.seeds) if args.seeds else None
-        cells = quality.plan(m, args.device, args.k, seeds)
     except (quality.QualityError, ValueError) as e:
         raise UsageError(str(e)) from None
+    try:
+        cells = quality.plan(m, args.device, args.k, seeds)
+    except KExprError as e:
+        raise UsageError(f"-k: {e}") from None
     if args.list:
         for c in cells:
             print(c["cell_id"])

@@ -271,6 +271,12 @@ def _validate(data: dict[str, Any], source: str, path: Path | None, text: str) -
     def err(key: str, message: str) -> MatrixError:
         return MatrixError(source, key, message)
 
+    if not data:  # a default one-cell matrix would hide a truncated or misnamed file
+        raise err(
+            "",
+            "empty matrix file (no keys): a matrix needs [axes] or [[blocks]], as in "
+            f"{MATRIX_DIR / 'quick.toml'}",
+        )
     if data.get("kind") == "recipes":
         raise err(
             "kind",

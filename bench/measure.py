@@ -13,7 +13,9 @@ and its per-repeat-pair ratios against the built-in, the scratch model and
 its own padded twin.
 
 A cell that raises (build error, compile failure, OOM) or whose loss is not
-finite is recorded as failed, with the error, and the others go on.
+finite is recorded as failed, with the error and its kind (``oom`` for an
+allocation failure, ``non_finite_loss``, else ``error``: see bench.failures),
+and the others go on.
 """
 
 from __future__ import annotations
@@ -21,56 +23,51 @@ from __future__ import annotations
 import math
 import os
 import time
-import traceback
 from typing import Any
 
 import torch
 
 from . import flops as flops_mod
-from . import memory
+from . import kexpr, memory
 from .cells import Cell, select
+from .failures import NonFiniteLoss, failure_fields
 from .impls import compiled_graph_count
-from .provenance import now_iso
+from .matrix import FIELDS
+from .provenance import FAULT_ENV, now_iso
 from .results import SCHEMA
 from .timing import Timer, Variant, interleave, pair_ratio, summary
 
-FAULT_ENV = "RNNSUITE_BENCH_INJECT_FAULT"
 MODES = ("fwd", "train")
-
-
-class NonFiniteLoss(RuntimeError):
-    pass
 
 
 class InjectedFault(RuntimeError):
     pass
 
 
-def _fault_for(cell: Cell) -> str | None:
-    """RNNSUITE_BENCH_INJECT_FAULT='EXPR' (raise) or 'nan:EXPR' (non-finite loss)."""
+def fault_from_env() -> tuple[str, str] | None:
+    """RNNSUITE_BENCH_INJECT_FAULT='EXPR' (raise) or 'nan:EXPR' (non-finite loss), as
+    (kind, expression); a malformed expression raises ValueError naming the variable."""
     text = os.environ.get(FAULT_ENV, "").strip()
     if not text:
         return None
     kind, expr = ("nan", text[4:]) if text.startswith("nan:") else ("raise", text)
-    return kind if select([cell], expr) else None
+    try:
+        kexpr.parse(expr, FIELDS)
+    except kexpr.KExprError as e:
+        raise ValueError(
+            f"{FAULT_ENV}={text!r}: {e}; expected a -k expression, or 'nan:' and one"
+        ) from None
+    return kind, expr
 
 
-def _error_kind(e: BaseException) -> str:
-    if isinstance(e, NonFiniteLoss):
-        return "non_finite_loss"
-    oom = (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))
-    if isinstance(e, oom) or "out of memory" in str(e).lower():
-        return "oom"
-    return "error"
+def _fault_for(cell: Cell) -> str | None:
+    fault = fault_from_env()
+    return fault[0] if fault and select([cell], fault[1]) else None
 
 
 def _fail(rec: dict[str, Any], phase: str, e: BaseException) -> None:
-    rec["status"] = "failed"
-    rec["error"] = f"{type(e).__name__}: {e}"[:4000]
-    rec["error_kind"] = _error_kind(e)
+    rec.update(failure_fields(e))
     rec["error_phase"] = phase
-    tb = traceback.format_exception(type(e), e, e.__traceback__)
-    rec["traceback"] = "".join(tb)[-4000:]
     if rec["cell"]["device"].startswith("cuda"):
         torch.cuda.empty_cache()
 
@@ -130,7 +127,8 @@ def _prepare(cell: Cell, rec: dict[str, Any]):
         if fault == "nan":
             a = [float("nan")] * steps
         if not all(math.isfinite(v) for v in a + b):
-            raise NonFiniteLoss(f"non-finite loss in {steps} fixed training steps: {a}")
+            injected = f" (injected by {FAULT_ENV})" if fault == "nan" else ""
+            raise NonFiniteLoss(f"non-finite loss in {steps} fixed training steps: {a}{injected}")
         rec["determinism"] = {
             "steps": steps,
             "losses": a,

@@ -4,7 +4,8 @@ Collected once per run (they do not change while it runs) and copied into each
 record, so a single line of results.jsonl says where and with what it was
 measured: device name, CPU model, core and thread counts, torch/CUDA/cuDNN
 versions, Python, platform, git commit and whether the tree was dirty, the
-run's start time, any slowdown injected for testing the gate, and the
+run's start time, any fault or slowdown injected for testing (the
+RNNSUITE_BENCH_INJECT_* variables, as set), and the
 allocator and threading settings read from the environment (glibc's MALLOC_*
 tunables, OMP_*/MKL_*/KMP_*/DNNL_*: each can move a timing by tens of percent —
 nn.LSTM's CPU training step, for one, page-faults thousands of times a step under
@@ -22,6 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .timing import INJECT_ENV as SLOWDOWN_ENV
+
 REPO = Path(__file__).resolve().parent.parent
 
 _ENV_PREFIXES = (
@@ -35,6 +38,16 @@ _ENV_PREFIXES = (
     "LD_PRELOAD",
     "RNNSUITE_NATIVE",
 )
+
+
+FAULT_ENV = "RNNSUITE_BENCH_INJECT_FAULT"  # read by bench.measure
+INJECT_ENVS = (FAULT_ENV, SLOWDOWN_ENV)
+
+
+def injections() -> dict[str, str]:
+    """The test-only injection variables that are set: a result measured under one must
+    say so (an injected NaN looks exactly like a real one otherwise)."""
+    return {k: os.environ[k].strip() for k in INJECT_ENVS if os.environ.get(k, "").strip()}
 
 
 def runtime_env() -> dict[str, str]:
@@ -108,6 +121,7 @@ def collect(device: str, started_at: str, inject: dict[str, float] | None = None
         "hostname": platform.node(),
         "run_started_at": started_at,
         "injected_slowdown": dict(inject or {}),
+        "injections": injections(),
         "runtime_env": runtime_env(),
         "native_kernels": {**rnnsuite.native.status(), "cflags": list(rnnsuite.native.cflags())},
     }

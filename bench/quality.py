@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-import traceback
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backpor
     import tomli as tomllib  # type: ignore[no-redef]
 
 from . import kexpr
-from .provenance import collect, now_iso
+from .failures import console_reason, failure_fields
+from .provenance import collect, injections, now_iso
 from .results import ResultStore, check_run_id
 
 MATRIX = Path(__file__).with_name("matrices") / "quality.toml"
@@ -59,6 +59,11 @@ def validate(m: dict[str, Any], source: str) -> dict[str, Any]:
     def err(key: str, msg: str) -> QualityError:
         return QualityError(f"{source}: key {key!r}: {msg}")
 
+    if not m:
+        raise QualityError(
+            f"{source}: empty matrix file (no keys): a quality matrix needs kind = 'quality', "
+            f"seeds and [tasks.<name>] tables, as in {MATRIX}"
+        )
     if m.get("kind") != "quality":
         raise err("kind", f"must be 'quality', got {m.get('kind')!r}")
     seeds = m.get("seeds")
@@ -231,6 +236,7 @@ def run(
                 "matrix": str(matrix_path),
                 "started_at": started,
                 "k": k,
+                "injections": injections(),
             }
         )
     prov = collect(device, started)
@@ -268,17 +274,13 @@ def run(
             )
             ok += 1
         except Exception as e:  # a failed cell is recorded; the matrix goes on
-            rec.update(
-                status="failed",
-                error=f"{type(e).__name__}: {e}",
-                traceback="".join(traceback.format_exception(e))[-4000:],
-            )
+            rec.update(failure_fields(e))
             failed += 1
         rec["seconds"] = time.perf_counter() - t0
         store.append(rec)
         elapsed = time.perf_counter() - t_run
         eta = elapsed / i * (len(todo) - i)
-        shown = f"{rec['metric']:.4g}" if rec["status"] == "ok" else rec["error"][:80]
+        shown = f"{rec['metric']:.4g}" if rec["status"] == "ok" else console_reason(rec["error"])
         echo(
             f"[{i}/{len(todo)}] {cell['cell_id']}: {rec['status']} {shown} "
             f"in {rec['seconds']:.0f}s (ETA {eta / 60:.1f} min)"
@@ -337,7 +339,10 @@ def report(
     store = ResultStore(Path(results_dir) / check_run_id(run_id))
     recs = [r for r in store.latest() if r.get("kind") == "quality"]
     if not recs:
-        raise ValueError(f"run {run_id!r} in {results_dir} has no quality results")
+        raise ValueError(
+            f"run {run_id!r} in {results_dir} has no quality results: run "
+            f"`python -m bench quality --run-id {run_id}` first, or name an earlier run"
+        )
     out_dir = Path(out_dir or Path("reports") / run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     prov = recs[0]["provenance"]

@@ -9,6 +9,7 @@ section whose sentences are computed from those same numbers.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from . import plots
 from .frame import frame, short_name
-from .results import resolve_run
+from .results import RESULTS_FILE, ResultsError, ResultStore, check_run_id, resolve_run
 
 # The performance bars of the issue, as (label, mode, input, threshold).
 BARS = (
@@ -308,6 +309,10 @@ def _native_text(status: dict[str, Any]) -> str:
     return f"not in use (RNNSUITE_NATIVE={status.get('mode')}{why}): torch ops alone"
 
 
+def _injections_text(env: dict[str, str]) -> str:
+    return ", ".join(f"`{k}={v}`" for k, v in env.items()) if env else "none"
+
+
 def _environment(records: list[dict[str, Any]]) -> list[list[str]]:
     keys = [
         ("device", "device"),
@@ -324,12 +329,18 @@ def _environment(records: list[dict[str, Any]]) -> list[list[str]]:
         ("run started", "run_started_at"),
         ("load average (1 min) at group start", "load_avg"),
         ("injected slowdown", "injected_slowdown"),
+        ("injection variables set (testing only)", "injections"),
         ("allocator / threading environment", "runtime_env"),
         ("native pointwise kernels (scratch)", "native_kernels"),
     ]
     rows = []
     provs = [r.get("provenance", {}) for r in records if r.get("status") != "skipped"]
     for label, k in keys:
+        if k == "injections":
+            vals = list(dict.fromkeys(_injections_text(p[k]) for p in provs if k in p))
+            if vals:
+                rows.append([label, "; ".join(vals)])
+            continue
         if k == "native_kernels":
             vals = list(dict.fromkeys(_native_text(p[k]) for p in provs if p.get(k)))
             if vals:
@@ -681,13 +692,37 @@ def render(
     return "\n".join(lines)
 
 
+def _run_argument(run_id: str) -> str:
+    """A run id as given, or a run directory's path resolved (so ``x/..`` has its real name)."""
+    path = Path(run_id)
+    if (path / RESULTS_FILE).is_file():
+        return str(path.resolve())
+    if {"/", os.sep} & set(run_id) or run_id in (".", ".."):
+        raise ResultsError(
+            f"{run_id}: no {RESULTS_FILE} there; give a run directory (results/<run-id>) "
+            "or a run id"
+        )
+    return run_id
+
+
+def _default_out(store: ResultStore) -> Path:
+    """reports/<run-id>: only for a run whose name is a run id (so it stays in reports/)."""
+    try:
+        return Path("reports") / check_run_id(store.run_id)
+    except ResultsError:
+        raise ResultsError(
+            f"run directory {store.dir} is named {store.run_id!r}, which cannot name a report "
+            "directory under reports/: give one with --out DIR"
+        ) from None
+
+
 def write_report(
     run_id: str, *, results_dir: Path | str = "results", out_dir: Path | str | None = None
 ) -> Path:
-    store = resolve_run(results_dir, run_id)
+    store = resolve_run(results_dir, _run_argument(run_id))
     records = store.latest()
     manifest = store.read_manifest()
-    out = Path(out_dir) if out_dir else Path("reports") / store.run_id
+    out = Path(out_dir) if out_dir else _default_out(store)
     out.mkdir(parents=True, exist_ok=True)
     plot_files = plots.all_plots(frame(records), out) if records else {}
     path = out / "README.md"

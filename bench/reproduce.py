@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import time
-import traceback
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backpor
     import tomli as tomllib  # type: ignore[no-redef]
 
 from . import kexpr
-from .provenance import collect, now_iso
+from .failures import console_reason, failure_fields
+from .provenance import collect, injections, now_iso
 from .results import ResultStore, check_run_id
 
 MATRIX = Path(__file__).with_name("matrices") / "reproduce.toml"
@@ -59,7 +59,15 @@ def load_matrix(path: Path = MATRIX) -> dict[str, Any]:
 
     with open(path, "rb") as fh:
         m = tomllib.load(fh)
-    unknown = [r for r in m.get("recipes", []) if r not in RECIPES]
+    if not m:
+        raise ValueError(
+            f"{path}: empty matrix file (no keys): a recipe matrix needs kind = 'recipes', "
+            f"seeds and recipes, as in {MATRIX}"
+        )
+    recipes = m.get("recipes")
+    if not isinstance(recipes, list) or not recipes:
+        raise ValueError(f"{path}: key 'recipes' must list at least one recipe")
+    unknown = [r for r in recipes if r not in RECIPES]
     if unknown:
         raise ValueError(f"{path}: key 'recipes' names unknown recipes {unknown}")
     if not m.get("seeds"):
@@ -135,6 +143,7 @@ def run(
                 "seeds": seeds,
                 "k": k,
                 "limits": limits,
+                "injections": injections(),
             }
         )
     prov = collect(device, started)
@@ -154,15 +163,12 @@ def run(
             rec.update(status="ok", result=result)
             ok += 1
         except Exception as e:  # a failed recipe is recorded; the others go on
-            rec.update(
-                status="failed",
-                error=f"{type(e).__name__}: {e}",
-                traceback="".join(traceback.format_exception(e))[-4000:],
-            )
+            rec.update(failure_fields(e))
             failed += 1
         rec["seconds"] = time.perf_counter() - t0
         store.append(rec)
-        echo(f"[{i}/{len(todo)}] {cell['cell_id']}: {rec['status']} in {rec['seconds']:.0f}s")
+        why = f" ({console_reason(rec['error'])})" if rec["status"] != "ok" else ""
+        echo(f"[{i}/{len(todo)}] {cell['cell_id']}: {rec['status']}{why} in {rec['seconds']:.0f}s")
     return ok, failed
 
 
@@ -187,7 +193,10 @@ def report(run_id: str, *, results_dir: Path, out_dir: Path) -> Path:
     store = ResultStore(Path(results_dir) / check_run_id(run_id))
     recs = [r for r in store.latest() if r.get("kind") == "recipe"]
     if not recs:
-        raise ValueError(f"run {run_id!r} in {results_dir} has no recipe results")
+        raise ValueError(
+            f"run {run_id!r} in {results_dir} has no recipe results: run "
+            f"`python -m bench reproduce --run-id {run_id}` first, or name an earlier run"
+        )
     refs = load_references()
     out_dir.mkdir(parents=True, exist_ok=True)
     by_recipe: dict[str, list[dict]] = defaultdict(list)

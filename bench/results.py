@@ -25,7 +25,8 @@ from typing import Any
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "run.json"
 SCHEMA = 1
-_RUN_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,127}$")
+# ASCII only, matched in full (``$`` would let a final newline through; ``\w`` non-ASCII).
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
 
 class ResultsError(ValueError):
@@ -33,9 +34,10 @@ class ResultsError(ValueError):
 
 
 def check_run_id(run_id: str) -> str:
-    if not _RUN_ID.match(run_id or ""):
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
         raise ResultsError(
-            f"bad run id {run_id!r}: use letters, digits, '_', '.', '-' (at most 128)"
+            f"bad run id {run_id!r}: use ASCII letters, digits, '_', '.', '-', starting with "
+            "a letter or digit (at most 128)"
         )
     return run_id
 

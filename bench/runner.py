@@ -18,11 +18,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from . import matrix as matrix_mod
 from .cells import Cell, expand, groups, present_devices, select
+from .failures import console_reason
 from .kexpr import KExprError
-from .measure import measure_group, skipped_record
-from .provenance import collect, now_iso
+from .measure import fault_from_env, measure_group, skipped_record
+from .provenance import collect, injections, now_iso
 from .results import ResultsError, ResultStore, check_run_id
 from .timing import Timer, injection_from_env
 
@@ -120,10 +123,11 @@ def run(
         torch.set_num_threads(threads)
     try:
         inject = injection_from_env()
+        fault_from_env()  # a malformed expression stops the run before any cell
     except ValueError as e:
         raise UsageError(str(e)) from None
     m, cells = plan(matrix_name, k=k, devices=devices, seeds=seeds, timing=timing)
-    run_id = run_id or default_run_id(m.name)
+    run_id = default_run_id(m.name) if run_id is None else run_id
     try:
         check_run_id(run_id)
     except ResultsError as e:
@@ -145,6 +149,7 @@ def run(
         "selected": len(cells),
         "argv": sys.argv[1:],
         "injected_slowdown": inject,
+        "injections": injections(),
     }
     if manifest is None:
         manifest = {
@@ -227,8 +232,10 @@ def run(
                     else:
                         summary.failed += 1
                         summary.failed_ids.append(rec["cell_id"])
+                        reason = escape(console_reason(rec.get("error", "")))
                         console.print(
-                            f"[red]failed[/] {rec['cell_id']}: {rec.get('error', '')[:200]}"
+                            f"[red]failed[/] ({rec.get('error_kind', 'error')}) "
+                            f"{rec['cell_id']}: {reason}"
                         )
                 progress.advance(task, len(pending))
     except KeyboardInterrupt:

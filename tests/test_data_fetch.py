@@ -422,8 +422,9 @@ def test_cli_list_shows_each_dataset_where_and_whether_it_verified(tmp_path, mon
     assert f"MISMATCH sha256 {hashlib.sha256(fake).hexdigest()}" in out
     assert "expected c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2" in out
     assert cli(["verify", "ptb"]) == 1
-    assert cli(["verify", "time_machine"]) == 0  # missing is reported, not a failure...
-    assert cli(["verify", "time_machine", "--strict"]) == 1  # ...unless asked
+    assert cli(["verify", "time_machine"]) == 1  # a missing required file fails...
+    assert cli(["verify", "time_machine", "--report-only"]) == 0  # ...unless only reporting
+    assert cli(["verify", "ptb", "--report-only"]) == 0
 
 
 def test_cli_download_uses_the_mirror(toy, server, cache, capsys):

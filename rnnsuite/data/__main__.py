@@ -1,8 +1,8 @@
 """``python -m rnnsuite.data {list,verify,download}``: where each dataset is, and is it intact.
 
 list      every file of every dataset: where it was found and whether its checksum matched
-verify    the same for the named datasets (all by default); exit 1 on any mismatch
-          (``--strict``: also on a missing required file)
+verify    the same for the named datasets (all by default); exit 1 on a checksum mismatch
+          or a missing required file (``--report-only``: print the same, exit 0)
 download  fetch datasets into the cache (needs network), verified before they are kept
 """
 
@@ -79,9 +79,15 @@ def main(argv: Sequence[str] | None = None, out=None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p_list = sub.add_parser("list", help="show every dataset, where it is, whether it verifies")
-    p_verify = sub.add_parser("verify", help="check the checksums; exit 1 on a mismatch")
+    p_verify = sub.add_parser(
+        "verify", help="check the checksums; exit 1 on a mismatch or a missing required file"
+    )
     p_verify.add_argument("names", nargs="*", help="datasets (default: all)")
-    p_verify.add_argument("--strict", action="store_true", help="also fail on missing files")
+    p_verify.add_argument(
+        "--report-only", action="store_true", help="print the check, exit 0 whatever it finds"
+    )
+    # failing on a missing file is the default now; --strict is still accepted
+    p_verify.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)
     for p in (p_list, p_verify):
         p.add_argument("--root", type=Path, help="a data directory searched before the others")
     p_dl = sub.add_parser("download", help="fetch datasets into the cache (needs network)")
@@ -101,7 +107,7 @@ def main(argv: Sequence[str] | None = None, out=None) -> int:
             if args.command == "list":
                 return 0
             print(f"\n{mismatches} mismatch(es), {missing} missing required file(s)", file=out)
-            return 1 if mismatches or (args.strict and missing) else 0
+            return 0 if args.report_only or not (mismatches or missing) else 1
         names = list(sources.DATASETS) if args.names == ["all"] else args.names
         for n in names:
             ds = sources.dataset(n)

@@ -2,7 +2,7 @@
 
 Each returns plain data — curves and final metrics — so a recipe can store it
 as a result row. Every loop refuses a non-finite loss with an error naming the
-step, instead of training on NaNs. Each also returns the cumulative training
+step, instead of training on NaNs (and a perplexity past float range, likewise). Each also returns the cumulative training
 seconds at every curve point (validation excluded), apart from the curves
 because it is the one thing a rerun with the same seed does not repeat; the
 quality matrix turns it into time-to-target.
@@ -31,6 +31,18 @@ def _check_finite(loss: Tensor, where: str) -> None:
         raise NonFiniteLoss(
             f"non-finite loss ({loss.item()}) at {where}; lower the learning rate or clip gradients"
         )
+
+
+def _perplexity(mean_loss: float, where: str) -> float:
+    """exp(mean loss); a loss past exp's float range (about 709.78 nats) is a diverged
+    model, refused like a non-finite loss instead of raising OverflowError."""
+    try:
+        return math.exp(mean_loss)
+    except OverflowError:
+        raise NonFiniteLoss(
+            f"perplexity overflows (mean loss {mean_loss:.4g}) at {where}; lower the learning "
+            "rate or clip gradients"
+        ) from None
 
 
 def clip_global_norm(params: Iterable[nn.Parameter], max_norm: float) -> float:
@@ -200,8 +212,10 @@ def train_char_lm(
         rows.append(
             {
                 "epoch": epoch,
-                "train_ppl": math.exp(tot / n),
-                "valid_ppl": _char_ppl(model, valid_batches(), device),
+                "train_ppl": _perplexity(tot / n, f"epoch {epoch} (training)"),
+                "valid_ppl": _perplexity(
+                    _char_loss(model, valid_batches(), device), f"epoch {epoch} (validation)"
+                ),
             }
         )
     return {
@@ -213,7 +227,7 @@ def train_char_lm(
 
 
 @torch.no_grad()
-def _char_ppl(model: nn.Module, batches, device) -> float:
+def _char_loss(model: nn.Module, batches, device) -> float:
     model.eval()
     tot = n = 0.0
     for x, y in batches:
@@ -221,7 +235,7 @@ def _char_ppl(model: nn.Module, batches, device) -> float:
         logits, _ = model(x)
         tot += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
         n += y.numel()
-    return math.exp(tot / n)
+    return tot / n
 
 
 # -- d2l: encoder-decoder with teacher forcing and a masked loss -------------------------
