@@ -203,6 +203,27 @@ def test_an_overflowing_perplexity_is_the_suites_non_finite_loss_error():
         train_char_lm(_Confident(), batches, batches, epochs=1, lr=0.0)
 
 
+def test_the_ptb_task_refuses_an_overflowing_validation_perplexity(monkeypatch):
+    """The word-LM task turned its validation loss into a perplexity with a bare math.exp:
+    a finite loss past ~709.78 nats raised OverflowError instead of the suite's error."""
+    from rnnsuite.recipes import tasks
+
+    def diverged(*args, **kwargs):
+        return {
+            "valid_loss": 800.0,
+            "accuracy": 0.0,
+            "epochs": [{"valid_loss": 800.0}],
+            "epoch_seconds": [0.0],
+        }
+
+    monkeypatch.setattr(tasks, "fit_one_cycle_lm", diverged)
+    model = {"arch": "lstm", "impl": "scratch", "hidden_size": 8, "num_layers": 1}
+    train = {"bs": 2, "bptt": 4, "lr": 1e-3, "wd": 0.0, "epochs": 1}
+    limits = {"max_batches": 1, "valid_batches": 1}
+    with pytest.raises(NonFiniteLoss, match="lower the learning rate"):
+        tasks.ptb(model, train, seed=0, device="cpu", limits=limits)
+
+
 # -- reproduce and quality usage errors --------------------------------------------------------
 def test_reproduce_bad_selection_and_unknown_run_are_usage_errors(tmp_path, capsys):
     res = ["--results-dir", str(tmp_path)]

@@ -36,6 +36,7 @@ from ..models.transformer import TransformerCharLM, TransformerClassifier, Trans
 from ..registry import build
 from ..stateful import Stateful
 from ..train.loops import (
+    checked_perplexity,
     classification_accuracy,
     classification_epoch,
     fit_one_cycle_lm,
@@ -175,8 +176,6 @@ def ptb(
 ) -> Result:
     """A word LM on Penn Treebank with fit_one_cycle: state carried across truncated-BPTT
     windows (the Transformer sees one window at a time); validation perplexity."""
-    import math
-
     data = rdata.load_ptb(root)
     bs, bptt = train_cfg["bs"], train_cfg["bptt"]
     train = list(_take(rdata.BPTTIterator(data.train, bs, bptt), limits.get("max_batches")))
@@ -215,11 +214,11 @@ def ptb(
         device=device,
     )
     for row in out["epochs"]:
-        row["valid_ppl"] = math.exp(row["valid_loss"])
+        row["valid_ppl"] = checked_perplexity(row["valid_loss"], f"epoch {row.get('epoch')}")
     return {
         "metrics": {
             "valid_loss": out["valid_loss"],
-            "valid_ppl": math.exp(out["valid_loss"]),
+            "valid_ppl": checked_perplexity(out["valid_loss"], "validation"),
             "accuracy": out["accuracy"],
             "train_batches": len(train),
         },

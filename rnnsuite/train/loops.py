@@ -33,7 +33,7 @@ def _check_finite(loss: Tensor, where: str) -> None:
         )
 
 
-def _perplexity(mean_loss: float, where: str) -> float:
+def checked_perplexity(mean_loss: float, where: str) -> float:
     """exp(mean loss); a loss past exp's float range (about 709.78 nats) is a diverged
     model, refused like a non-finite loss instead of raising OverflowError."""
     try:
@@ -212,8 +212,8 @@ def train_char_lm(
         rows.append(
             {
                 "epoch": epoch,
-                "train_ppl": _perplexity(tot / n, f"epoch {epoch} (training)"),
-                "valid_ppl": _perplexity(
+                "train_ppl": checked_perplexity(tot / n, f"epoch {epoch} (training)"),
+                "valid_ppl": checked_perplexity(
                     _char_loss(model, valid_batches(), device), f"epoch {epoch} (validation)"
                 ),
             }
