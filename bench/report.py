@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import plots
 from .frame import frame, short_name
-from .results import resolve_run
+from .results import ResultsError, atomic_write_text, mkdir, resolve_run
 
 # The performance bars of the issue, as (label, mode, input, threshold).
 BARS = (
@@ -686,10 +686,16 @@ def write_report(
 ) -> Path:
     store = resolve_run(results_dir, run_id)
     records = store.latest()
+    if not records:
+        raise ResultsError(
+            f"run {store.run_id!r} has no results yet ({store.results_path} holds no record"
+            + (f"; {store.skipped_text()}" if store.skipped else "")
+            + f"): run `python -m bench run --run-id {store.run_id}` first"
+        )
     manifest = store.read_manifest()
     out = Path(out_dir) if out_dir else Path("reports") / store.run_id
-    out.mkdir(parents=True, exist_ok=True)
-    plot_files = plots.all_plots(frame(records), out) if records else {}
+    mkdir(out)
+    plot_files = plots.all_plots(frame(records), out)
     path = out / "README.md"
-    path.write_text(render(store.run_id, manifest, records, plot_files), encoding="utf-8")
+    atomic_write_text(path, render(store.run_id, manifest, records, plot_files))
     return path
