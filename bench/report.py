@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import plots
 from .frame import frame, short_name
-from .results import ResultsError, atomic_write_text, mkdir, resolve_run
+from .results import atomic_write_text, mkdir, resolve_run
 
 # The performance bars of the issue, as (label, mode, input, threshold).
 BARS = (
@@ -685,13 +685,7 @@ def write_report(
     run_id: str, *, results_dir: Path | str = "results", out_dir: Path | str | None = None
 ) -> Path:
     store = resolve_run(results_dir, run_id)
-    records = store.latest()
-    if not records:
-        raise ResultsError(
-            f"run {store.run_id!r} has no results yet ({store.results_path} holds no record"
-            + (f"; {store.skipped_text()}" if store.skipped else "")
-            + f"): run `python -m bench run --run-id {store.run_id}` first"
-        )
+    records = store.require_latest()
     manifest = store.read_manifest()
     out = Path(out_dir) if out_dir else Path("reports") / store.run_id
     mkdir(out)

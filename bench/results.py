@@ -265,6 +265,17 @@ class ResultStore:
             by_id[rec["cell_id"]] = rec  # dicts keep first-insertion order
         return list(by_id.values())
 
+    def require_latest(self, command: str = "run") -> list[dict[str, Any]]:
+        """``latest()``, or ResultsError when the run has no record yet (nothing to report)."""
+        records = self.latest()
+        if not records:
+            skipped = f"; {self.skipped_text()}" if self.skipped else ""
+            raise ResultsError(
+                f"run {self.run_id!r} has no results yet ({self.results_path} holds no "
+                f"record{skipped}): run `python -m bench {command} --run-id {self.run_id}` first"
+            )
+        return records
+
     def finished_ids(self, *, retry_failed: bool = False) -> set[str]:
         """Cells a resumed run skips: all recorded ones, or only the ok/skipped ones."""
         return {

@@ -103,6 +103,8 @@ def test_report_of_a_run_without_results_is_a_usage_error(tmp_path, capsys):
     args = ["report", "empty", "--results-dir", str(tmp_path / "res"), "--out", str(tmp_path / "o")]
     assert cli.main(args) == 2
     assert "run 'empty' has no results yet" in capsys.readouterr().err
+    assert cli.main(["compare", "empty", "empty", "--results-dir", str(tmp_path / "res")]) == 2
+    assert "run 'empty' has no results yet" in capsys.readouterr().err
 
 
 # -- one writer per run ----------------------------------------------------------------------
@@ -192,6 +194,21 @@ def test_a_second_writer_is_refused_and_a_dead_holders_lock_is_no_obstacle(tmp_p
     s = run(str(tmp_path / "tiny.toml"), run_id="two", results_dir=tmp_path / "res", quiet=True)
     assert s.already_done == 4 and s.ok == CELLS - 4
     assert sorted(_ids(results)) == sorted(set(_ids(results))) and len(_ids(results)) == CELLS
+
+
+@pytest.mark.parametrize("command", ["quality", "reproduce"])
+def test_quality_and_reproduce_take_the_run_lock_too(tmp_path, capsys, command):
+    (tmp_path / "q.toml").write_text(QUALITY)
+    res, rep = str(tmp_path / "res"), str(tmp_path / "rep")
+    args = {
+        "quality": ["--matrix", str(tmp_path / "q.toml"), "-k", "lstm"],
+        "reproduce": ["-k", "er_remember", "--seeds", "0"],
+    }[command]
+    with ResultStore(tmp_path / "res" / "locked").writer():  # another open file: a rival
+        rc = cli.main([command, *args, "--run-id", "locked", "--results-dir", res, "--out", rep])
+    assert rc == 2
+    assert f"being written by another process (PID {os.getpid()}" in capsys.readouterr().err
+    assert not (tmp_path / "res" / "locked" / "results.jsonl").exists()
 
 
 # -- SIGTERM ---------------------------------------------------------------------------------
