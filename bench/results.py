@@ -117,13 +117,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:  # a full disk, no permission, or Ctrl-C: no temporary stays
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise WriteError(path, e) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise WriteError(path, e) from None
         raise
     _fsync_dir(path.parent)
 
@@ -321,7 +319,7 @@ class ResultStore:
         except OSError as e:
             raise WriteError(self.results_path, e) from None
         try:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(ImportError, OSError):
                 import fcntl
 
                 fcntl.flock(fd, fcntl.LOCK_EX)
