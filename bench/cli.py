@@ -1,7 +1,9 @@
 """``python -m bench run | report | compare | gate | list`` — the bench's command line.
 
-Exit codes: 0 success; 1 failed cells or a failed gate; 2 bad usage or bad
-input (unknown matrix, invalid matrix file, bad -k, unknown run id).
+Exit codes: 0 success; 1 failed cells, a failed gate or a failed write (disk full,
+no permission); 2 bad usage or bad input (unknown matrix, invalid matrix file, bad -k,
+unknown run id, a damaged baseline, a run another process is writing); 130 on Ctrl-C
+(SIGINT), 143 on SIGTERM.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m bench",
         description="rnnsuite's benchmark: run matrices of cells, report, compare, gate.",
-        epilog="Exit codes: 0 success, 1 failed cells or gate failure, 2 bad usage or input.",
+        epilog="Exit codes: 0 success, 1 failed cells, gate failure or failed write, "
+        "2 bad usage or input, 130/143 interrupted by SIGINT/SIGTERM.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -121,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="recompute the baseline's thresholds from its stored calibration samples",
     )
+    p.add_argument(
+        "--write-inventory",
+        action="store_true",
+        help="add inventory.json (cell ids, SHA-256 of results.jsonl) to an intact baseline "
+        "written before inventories; --calibrate writes one itself",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
 
     p = sub.add_parser(
@@ -174,8 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from .interrupt import Interrupted
     from .matrix import MatrixError
-    from .results import ResultsError
+    from .results import ResultsError, WriteError
     from .runner import UsageError
 
     try:
@@ -183,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     except (MatrixError, UsageError, ResultsError) as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except WriteError as e:  # disk full, no permission: what was written before is kept
+        print(f"bench: error: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    except Interrupted as e:  # quality and reproduce have said what is saved
+        return e.exit_code
 
 
 def _selection(args) -> dict:
@@ -228,9 +243,7 @@ def _dispatch(args) -> int:
             from .report import write_report
 
             print(f"report: {write_report(s.run_id, results_dir=args.results_dir)}")
-        if s.interrupted:
-            return 130
-        return EXIT_FAIL if s.failed else EXIT_OK
+        return s.exit_code
 
     if args.command == "reproduce":
         return _reproduce(args)
@@ -267,6 +280,7 @@ def _dispatch(args) -> int:
             calibrate=args.calibrate,
             quiet=args.quiet,
             rethreshold_only=args.rethreshold,
+            write_inventory=args.write_inventory,
         )
     raise AssertionError(args.command)  # pragma: no cover
 

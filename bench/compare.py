@@ -105,4 +105,4 @@ def compare_runs(run_a: str, run_b: str, results_dir: Path | str, threshold: flo
     sa = resolve_run(results_dir, run_a)
     sb = resolve_run(results_dir, run_b)
     head = f"compare {sa.run_id} (A) → {sb.run_id} (B)\n"
-    return head + compare_frames(frame(sa.latest()), frame(sb.latest()), threshold)
+    return head + compare_frames(frame(sa.require_latest()), frame(sb.require_latest()), threshold)

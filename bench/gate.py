@@ -30,21 +30,29 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .results import MANIFEST_FILE, RESULTS_FILE, ResultStore, atomic_write_text, resolve_run
+from . import baseline as baseline_mod
+from .baseline import GATE_FILE
+from .results import (
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    ResultStore,
+    atomic_write_bytes,
+    atomic_write_text,
+    mkdir,
+    resolve_run,
+)
 
 LOSS_RTOL = 1e-5
 LOSS_ATOL = 1e-7
 K_SIGMA = 4.0
 THRESHOLD_FLOOR = 0.10
 THRESHOLD_CAP = 0.18
-GATE_FILE = "gate.json"
 # (reference, implementations gated against it). The built-in's own packed/padded
 # ratio is torch's business, not this project's, and is not gated.
 GATED_RATIOS = (
@@ -68,7 +76,9 @@ class GateResult:
 
     @property
     def passed(self) -> bool:
-        return not any(c.status == "fail" for c in self.checks)
+        """No failed check, and at least one cell compared: a gate on nothing never passes."""
+        compared = any(c.kind == "deterministic" for c in self.checks)
+        return compared and not any(c.status == "fail" for c in self.checks)
 
     def summary(self) -> str:
         n = {s: sum(c.status == s for c in self.checks) for s in ("pass", "fail", "warn")}
@@ -267,27 +277,27 @@ def evaluate(
     deterministic_only: bool = False,
 ) -> GateResult:
     checks = deterministic_checks(baseline, current)
-    if not deterministic_only and calibration:
+    if not checks:
+        checks.append(Check("deterministic", "baseline", "fail", "the baseline has no ok cell"))
+    if deterministic_only:
+        return GateResult(checks)
+    if calibration:
         checks += timing_checks(calibration, ratio_stats(current))
+    else:
+        checks.append(
+            Check("timing", "calibration", "fail", "no timing thresholds (gate.json) to check")
+        )
     return GateResult(checks)
 
 
 # -- baseline on disk -----------------------------------------------------------------------
-def load_baseline(directory: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    from .runner import UsageError
-
-    store = ResultStore(directory)
-    if not store.results_path.is_file():
-        raise UsageError(
-            f"no baseline in {directory}/ (needs {RESULTS_FILE}): create one with "
-            "`python -m bench gate --calibrate 5`"
-        )
-    cfg_path = directory / GATE_FILE
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{cfg_path}: not valid JSON ({e})") from None
-    return store.latest(), cfg
+def load_baseline(
+    directory: Path, *, need_timing: bool = True
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Records and gate.json of the verified baseline ({} without gate.json when
+    ``need_timing`` is false); BaselineError (exit 2) names any damaged part."""
+    records, cfg = baseline_mod.load(directory, need_timing=need_timing)
+    return records, cfg or {}
 
 
 def write_baseline(
@@ -296,20 +306,22 @@ def write_baseline(
     stats_per_run: list[dict[str, float]],
     matrix: str,
 ) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
+    mkdir(directory)
     first = source_runs[0]
-    atomic_write_text(directory / RESULTS_FILE, first.results_path.read_text(encoding="utf-8"))
-    if first.manifest_path.is_file():
-        shutil.copyfile(first.manifest_path, directory / MANIFEST_FILE)
-    cfg = {
-        "matrix": matrix,
-        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "calibration_runs": [s.run_id for s in source_runs],
-        "policy": _policy(),
-        "timing": calibrate(stats_per_run),
-    }
-    path = directory / GATE_FILE
-    atomic_write_text(path, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    with ResultStore(directory).writer():
+        atomic_write_bytes(directory / RESULTS_FILE, first.results_path.read_bytes())
+        if first.manifest_path.is_file():
+            atomic_write_bytes(directory / MANIFEST_FILE, first.manifest_path.read_bytes())
+        cfg = {
+            "matrix": matrix,
+            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "calibration_runs": [s.run_id for s in source_runs],
+            "policy": _policy(),
+            "timing": calibrate(stats_per_run),
+        }
+        path = directory / GATE_FILE
+        atomic_write_text(path, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+        baseline_mod.write_inventory(directory)  # last: the baseline is whole from here on
     return path
 
 
@@ -320,6 +332,56 @@ def _print_calibration(cfg: dict[str, Any]) -> None:
             f"-{1 - math.exp(-v['threshold_log']):.1%}"
             + ("  (too noisy: warns only)" if v["gating"] == "warn" else "")
         )
+
+
+def _calibrate_main(
+    baseline: Path, matrix: str | None, n: int, results_dir: Path, quiet: bool, stamp: str
+) -> int:
+    from .runner import UsageError, run
+
+    if n < 2:
+        raise UsageError("--calibrate needs at least 2 runs to measure noise")
+    name = matrix or "gate"
+    stores, stats = [], []
+    for i in range(n):
+        s = run(name, run_id=f"gate-cal-{stamp}-{i}", results_dir=results_dir, quiet=quiet)
+        if s.interrupted:
+            return s.exit_code
+        if s.failed:
+            print(f"calibration run {s.run_id} has failed cells: {s.failed_ids}")
+            return 1
+        store = ResultStore(s.directory)
+        stores.append(store)
+        stats.append(ratio_stats(store.latest()))
+    # The deterministic quantities must agree across the calibration runs themselves.
+    ref = stores[0].latest()
+    for store in stores[1:]:
+        bad = [c for c in deterministic_checks(ref, store.latest()) if c.status == "fail"]
+        if bad:
+            print("calibration runs disagree on deterministic quantities:")
+            for c in bad:
+                print(f"  {c.key}: {c.detail}")
+            return 1
+    path = write_baseline(baseline, stores, stats, name)
+    print(f"baseline written to {baseline}/ from {n} runs:")
+    _print_calibration(json.loads(path.read_text()))
+    return 0
+
+
+def _maintain(baseline: Path, *, rethreshold_only: bool) -> int:
+    """--rethreshold or --write-inventory: rewrite part of the baseline, holding its lock."""
+    with ResultStore(baseline).writer():
+        if not rethreshold_only:
+            path = baseline_mod.add_inventory(baseline)
+            cells = json.loads(path.read_text())["cells"]
+            print(f"{path}: the baseline's {cells} cells and the SHA-256 of its results")
+            return 0
+        _, cfg = load_baseline(baseline)
+        cfg = rethreshold(cfg)
+        atomic_write_text(baseline / GATE_FILE, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    print(f"thresholds of {baseline}/ recomputed from the stored calibration samples:")
+    _print_calibration(cfg)
+    return 0
 
 
 def gate_main(
@@ -333,46 +395,20 @@ def gate_main(
     calibrate: int | None,
     quiet: bool,
     rethreshold_only: bool = False,
+    write_inventory: bool = False,
 ) -> int:
-    from .runner import UsageError, run
+    from .runner import run
 
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     if calibrate is not None:
-        if calibrate < 2:
-            raise UsageError("--calibrate needs at least 2 runs to measure noise")
-        name = matrix or "gate"
-        stores, stats = [], []
-        for i in range(calibrate):
-            s = run(name, run_id=f"gate-cal-{stamp}-{i}", results_dir=results_dir, quiet=quiet)
-            if s.failed:
-                print(f"calibration run {s.run_id} has failed cells: {s.failed_ids}")
-                return 1
-            store = ResultStore(s.directory)
-            stores.append(store)
-            stats.append(ratio_stats(store.latest()))
-        # The deterministic quantities must agree across the calibration runs themselves.
-        ref = stores[0].latest()
-        for store in stores[1:]:
-            bad = [c for c in deterministic_checks(ref, store.latest()) if c.status == "fail"]
-            if bad:
-                print("calibration runs disagree on deterministic quantities:")
-                for c in bad:
-                    print(f"  {c.key}: {c.detail}")
-                return 1
-        path = write_baseline(baseline, stores, stats, name)
-        print(f"baseline written to {baseline}/ from {calibrate} runs:")
-        _print_calibration(json.loads(path.read_text()))
-        return 0
+        return _calibrate_main(baseline, matrix, calibrate, results_dir, quiet, stamp)
+    if rethreshold_only or write_inventory:
+        return _maintain(baseline, rethreshold_only=rethreshold_only)
 
-    if rethreshold_only:
-        _, cfg = load_baseline(baseline)
-        cfg = rethreshold(cfg)
-        atomic_write_text(baseline / GATE_FILE, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-        print(f"thresholds of {baseline}/ recomputed from the stored calibration samples:")
-        _print_calibration(cfg)
-        return 0
-
-    base_records, cfg = load_baseline(baseline)
+    # the whole baseline is checked before minutes are spent running the gate matrix
+    base_records, cfg = load_baseline(baseline, need_timing=not deterministic_only)
+    if not cfg:
+        print(f"{baseline / GATE_FILE} absent: timing not checked (--deterministic-only)")
     if against:
         current = resolve_run(results_dir, against).latest()
     else:
@@ -385,7 +421,7 @@ def gate_main(
             quiet=quiet,
         )
         if s.interrupted:
-            return 130
+            return s.exit_code
         current = ResultStore(s.directory).latest()
     result = evaluate(
         base_records, cfg.get("timing"), current, deterministic_only=deterministic_only

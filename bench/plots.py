@@ -4,6 +4,7 @@ and writes one file."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+from .results import atomic_write_bytes
 
 IMPL_COLORS = {
     "scratch": "#1f77b4",
@@ -23,11 +26,20 @@ ARCH_ORDER = ["rnn", "lstm", "lstm_peephole", "gru", "gru_cho", "transformer"]
 IMPL_ORDER = ["scratch", "scratch_torch", "builtin", "compiled"]
 
 
+def save_png(fig, path: Path, **kw) -> Path:
+    """Write the figure all at once (a full disk leaves no 0-byte PNG; WriteError)."""
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", **kw)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110)
 
 
 def _ordered(values, order):

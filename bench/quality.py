@@ -26,8 +26,10 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backpor
 
 from . import kexpr
 from .failures import console_reason, failure_fields
+from .interrupt import critical
 from .provenance import collect, injections, now_iso
-from .results import ResultStore, check_run_id
+from .results import ResultStore, atomic_write_text, check_run_id, mkdir
+from .schema import SCHEMA
 
 MATRIX = Path(__file__).with_name("matrices") / "quality.toml"
 AXES = ("arch", "impl", "layers", "reg", "input", "decoder")
@@ -222,70 +224,76 @@ def run(
         torch.set_num_threads(int(threads))
     cells = plan(m, device, k, seeds)
     store = ResultStore(Path(results_dir) / check_run_id(run_id))
-    done = store.finished_ids(retry_failed=True)
-    todo = [c for c in cells if c["cell_id"] not in done]
-    echo(
-        f"quality: {len(cells)} cells selected, {len(cells) - len(todo)} already done, {len(todo)} to run"
-    )
-    started = now_iso()
-    if store.read_manifest() is None:
-        store.write_manifest(
-            {
-                "run_id": run_id,
-                "kind": "quality",
-                "matrix": str(matrix_path),
-                "started_at": started,
-                "k": k,
-                "injections": injections(),
-            }
-        )
-    prov = collect(device, started)
-    ok = failed = 0
-    t_run = time.perf_counter()
-    for i, cell in enumerate(todo, 1):
-        t0 = time.perf_counter()
-        task = m["tasks"][cell["task"]]
-        model_cfg, train_cfg, task_limits = cell_config(m, cell)
-        task_limits.update(limits or {})
-        rec: dict[str, Any] = {
-            "cell_id": cell["cell_id"],
-            "kind": "quality",
-            "cell": {k_: v for k_, v in cell.items() if k_ != "combo"} | {"combo": cell["combo"]},
-            "config": {"model": model_cfg, "train": train_cfg, "limits": task_limits},
-            "provenance": prov,
-            "started_at": now_iso(),
-        }
-        try:
-            torch.manual_seed(cell["seed"])
-            result = TASKS[task["loop"]](
-                model_cfg, train_cfg, seed=cell["seed"], device=device, limits=task_limits
-            )
-            value = result["metrics"].get(task["metric"])
-            if value is None or (isinstance(value, float) and not math.isfinite(value)):
-                raise FloatingPointError(f"metric {task['metric']!r} is {value!r}")
-            points = curve_points(result, task["curve"])
-            goal = task.get("curve_goal", task.get("goal", "max"))
-            rec.update(
-                status="ok",
-                result=result,
-                metric=value,
-                time_to_target_s=time_to_target(points, task["target"], goal),
-                train_seconds=points[-1][0] if points else None,
-            )
-            ok += 1
-        except Exception as e:  # a failed cell is recorded; the matrix goes on
-            rec.update(failure_fields(e))
-            failed += 1
-        rec["seconds"] = time.perf_counter() - t0
-        store.append(rec)
-        elapsed = time.perf_counter() - t_run
-        eta = elapsed / i * (len(todo) - i)
-        shown = f"{rec['metric']:.4g}" if rec["status"] == "ok" else console_reason(rec["error"])
+    with store.writing("quality"):  # one writer per run id; SIGTERM like Ctrl-C
+        done = store.finished_ids(retry_failed=True)
+        todo = [c for c in cells if c["cell_id"] not in done]
         echo(
-            f"[{i}/{len(todo)}] {cell['cell_id']}: {rec['status']} {shown} "
-            f"in {rec['seconds']:.0f}s (ETA {eta / 60:.1f} min)"
+            f"quality: {len(cells)} cells selected, {len(cells) - len(todo)} already done, {len(todo)} to run"
         )
-    return ok, failed
+        started = now_iso()
+        if store.read_manifest() is None:
+            store.write_manifest(
+                {
+                    "run_id": run_id,
+                    "kind": "quality",
+                    "matrix": str(matrix_path),
+                    "started_at": started,
+                    "k": k,
+                    "injections": injections(),
+                }
+            )
+        prov = collect(device, started)
+        ok = failed = 0
+        t_run = time.perf_counter()
+        for i, cell in enumerate(todo, 1):
+            t0 = time.perf_counter()
+            task = m["tasks"][cell["task"]]
+            model_cfg, train_cfg, task_limits = cell_config(m, cell)
+            task_limits.update(limits or {})
+            rec: dict[str, Any] = {
+                "schema": SCHEMA,
+                "cell_id": cell["cell_id"],
+                "kind": "quality",
+                "cell": {k_: v for k_, v in cell.items() if k_ != "combo"}
+                | {"combo": cell["combo"]},
+                "config": {"model": model_cfg, "train": train_cfg, "limits": task_limits},
+                "provenance": prov,
+                "started_at": now_iso(),
+            }
+            try:
+                torch.manual_seed(cell["seed"])
+                result = TASKS[task["loop"]](
+                    model_cfg, train_cfg, seed=cell["seed"], device=device, limits=task_limits
+                )
+                value = result["metrics"].get(task["metric"])
+                if value is None or (isinstance(value, float) and not math.isfinite(value)):
+                    raise FloatingPointError(f"metric {task['metric']!r} is {value!r}")
+                points = curve_points(result, task["curve"])
+                goal = task.get("curve_goal", task.get("goal", "max"))
+                rec.update(
+                    status="ok",
+                    result=result,
+                    metric=value,
+                    time_to_target_s=time_to_target(points, task["target"], goal),
+                    train_seconds=points[-1][0] if points else None,
+                )
+                ok += 1
+            except Exception as e:  # a failed cell is recorded; the matrix goes on
+                rec.update(failure_fields(e))
+                failed += 1
+            rec["seconds"] = time.perf_counter() - t0
+            with critical():
+                store.append(rec)
+            elapsed = time.perf_counter() - t_run
+            eta = elapsed / i * (len(todo) - i)
+            shown = (
+                f"{rec['metric']:.4g}" if rec["status"] == "ok" else console_reason(rec["error"])
+            )
+            echo(
+                f"[{i}/{len(todo)}] {cell['cell_id']}: {rec['status']} {shown} "
+                f"in {rec['seconds']:.0f}s (ETA {eta / 60:.1f} min)"
+            )
+        return ok, failed
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -344,7 +352,7 @@ def report(
             f"`python -m bench quality --run-id {run_id}` first, or name an earlier run"
         )
     out_dir = Path(out_dir or Path("reports") / run_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    mkdir(out_dir)
     prov = recs[0]["provenance"]
     ok = [r for r in recs if r["status"] == "ok"]
     failed = [r for r in recs if r["status"] != "ok"]
@@ -469,7 +477,7 @@ def report(
             "",
         ]
     path = out_dir / "README.md"
-    path.write_text("\n".join(lines))
+    atomic_write_text(path, "\n".join(lines))
     return path
 
 
@@ -589,7 +597,6 @@ def _plot_task(task, t, keys, groups, axes, regs, out_dir: Path, plt) -> Path:
         ax1.legend(title="regularization", fontsize=8)
     fig.suptitle(f"{task}: " + " × ".join(axes), fontsize=10)
     fig.tight_layout()
-    path = out_dir / f"quality_{task}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    from .plots import save_png
+
+    return save_png(fig, out_dir / f"quality_{task}.png", dpi=110)

@@ -17,7 +17,15 @@ import pandas as pd
 
 from . import plots
 from .frame import frame, short_name
-from .results import RESULTS_FILE, ResultsError, ResultStore, check_run_id, resolve_run
+from .results import (
+    RESULTS_FILE,
+    ResultsError,
+    ResultStore,
+    atomic_write_text,
+    check_run_id,
+    mkdir,
+    resolve_run,
+)
 
 # The performance bars of the issue, as (label, mode, input, threshold).
 BARS = (
@@ -720,11 +728,11 @@ def write_report(
     run_id: str, *, results_dir: Path | str = "results", out_dir: Path | str | None = None
 ) -> Path:
     store = resolve_run(results_dir, _run_argument(run_id))
-    records = store.latest()
+    records = store.require_latest()
     manifest = store.read_manifest()
     out = Path(out_dir) if out_dir else _default_out(store)
-    out.mkdir(parents=True, exist_ok=True)
-    plot_files = plots.all_plots(frame(records), out) if records else {}
+    mkdir(out)
+    plot_files = plots.all_plots(frame(records), out)
     path = out / "README.md"
-    path.write_text(render(store.run_id, manifest, records, plot_files), encoding="utf-8")
+    atomic_write_text(path, render(store.run_id, manifest, records, plot_files))
     return path

@@ -24,8 +24,10 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backpor
 
 from . import kexpr
 from .failures import console_reason, failure_fields
+from .interrupt import critical
 from .provenance import collect, injections, now_iso
-from .results import ResultStore, check_run_id
+from .results import ResultStore, atomic_write_text, check_run_id, mkdir
+from .schema import SCHEMA
 
 MATRIX = Path(__file__).with_name("matrices") / "reproduce.toml"
 DOCUMENTS = {
@@ -124,52 +126,58 @@ def run(
     seeds = seeds or list(m["seeds"])
     cells = plan(list(m["recipes"]), seeds, device, k)
     store = ResultStore(Path(results_dir) / check_run_id(run_id))
-    done = store.finished_ids(retry_failed=True)
-    todo = [c for c in cells if c["cell_id"] not in done]
-    estimate = m.get("estimate_s", {})
-    eta = sum(float(estimate.get(c["recipe"], 60)) for c in todo)
-    echo(
-        f"reproduce: {len(cells)} cells selected, {len(cells) - len(todo)} already done, "
-        f"{len(todo)} to run; estimated {eta / 60:.0f} min on a 2-core CPU"
-    )
-    started = now_iso()
-    if store.read_manifest() is None:
-        store.write_manifest(
-            {
-                "run_id": run_id,
-                "kind": "reproduce",
-                "matrix": str(matrix_path),
-                "started_at": started,
-                "seeds": seeds,
-                "k": k,
-                "limits": limits,
-                "injections": injections(),
-            }
+    with store.writing("reproduce"):  # one writer per run id; SIGTERM like Ctrl-C
+        done = store.finished_ids(retry_failed=True)
+        todo = [c for c in cells if c["cell_id"] not in done]
+        estimate = m.get("estimate_s", {})
+        eta = sum(float(estimate.get(c["recipe"], 60)) for c in todo)
+        echo(
+            f"reproduce: {len(cells)} cells selected, {len(cells) - len(todo)} already done, "
+            f"{len(todo)} to run; estimated {eta / 60:.0f} min on a 2-core CPU"
         )
-    prov = collect(device, started)
-    ok = failed = 0
-    for i, cell in enumerate(todo, 1):
-        t0 = time.perf_counter()
-        rec: dict[str, Any] = {
-            "cell_id": cell["cell_id"],
-            "kind": "recipe",
-            "cell": cell,
-            "provenance": prov,
-            "started_at": now_iso(),
-            "limits": limits or {},
-        }
-        try:
-            result = run_recipe(cell["recipe"], seed=cell["seed"], device=device, limits=limits)
-            rec.update(status="ok", result=result)
-            ok += 1
-        except Exception as e:  # a failed recipe is recorded; the others go on
-            rec.update(failure_fields(e))
-            failed += 1
-        rec["seconds"] = time.perf_counter() - t0
-        store.append(rec)
-        why = f" ({console_reason(rec['error'])})" if rec["status"] != "ok" else ""
-        echo(f"[{i}/{len(todo)}] {cell['cell_id']}: {rec['status']}{why} in {rec['seconds']:.0f}s")
-    return ok, failed
+        started = now_iso()
+        if store.read_manifest() is None:
+            store.write_manifest(
+                {
+                    "run_id": run_id,
+                    "kind": "reproduce",
+                    "matrix": str(matrix_path),
+                    "started_at": started,
+                    "seeds": seeds,
+                    "k": k,
+                    "limits": limits,
+                    "injections": injections(),
+                }
+            )
+        prov = collect(device, started)
+        ok = failed = 0
+        for i, cell in enumerate(todo, 1):
+            t0 = time.perf_counter()
+            rec: dict[str, Any] = {
+                "schema": SCHEMA,
+                "cell_id": cell["cell_id"],
+                "kind": "recipe",
+                "cell": cell,
+                "provenance": prov,
+                "started_at": now_iso(),
+                "limits": limits or {},
+            }
+            try:
+                result = run_recipe(cell["recipe"], seed=cell["seed"], device=device, limits=limits)
+                rec.update(status="ok", result=result)
+                ok += 1
+            except Exception as e:  # a failed recipe is recorded; the others go on
+                rec.update(failure_fields(e))
+                failed += 1
+            rec["seconds"] = time.perf_counter() - t0
+            with critical():
+                store.append(rec)
+            why = f" ({console_reason(rec['error'])})" if rec["status"] != "ok" else ""
+            echo(
+                f"[{i}/{len(todo)}] {cell['cell_id']}: {rec['status']}{why} "
+                f"in {rec['seconds']:.0f}s"
+            )
+        return ok, failed
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -198,7 +206,7 @@ def report(run_id: str, *, results_dir: Path, out_dir: Path) -> Path:
             f"`python -m bench reproduce --run-id {run_id}` first, or name an earlier run"
         )
     refs = load_references()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    mkdir(out_dir)
     by_recipe: dict[str, list[dict]] = defaultdict(list)
     failures = []
     for r in recs:
@@ -272,7 +280,7 @@ def report(run_id: str, *, results_dir: Path, out_dir: Path) -> Path:
     summary = ", ".join(f"{v} {k}" for k, v in sorted(verdict_count.items()))
     lines.insert(2, f"**Summary:** {summary}.\n")
     path = out_dir / "README.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -710,6 +718,7 @@ def _mean(results: list[dict], key: str) -> float:
 
 
 def _save(fig, path: Path, plt) -> None:
+    from .plots import save_png
+
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path, dpi=110)

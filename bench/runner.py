@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from rich.markup import escape
 from . import matrix as matrix_mod
 from .cells import Cell, expand, groups, present_devices, select
 from .failures import console_reason
+from .interrupt import critical, resume_hint
 from .kexpr import KExprError
 from .measure import fault_from_env, measure_group, skipped_record
 from .provenance import collect, injections, now_iso
@@ -46,6 +48,14 @@ class RunSummary:
     failed_ids: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     interrupted: bool = False
+    signal: int | None = None  # SIGINT or SIGTERM when interrupted
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok, 1 failed cells, 128 + signal when interrupted (130 Ctrl-C, 143 SIGTERM)."""
+        if self.interrupted:
+            return 128 + (self.signal or signal.SIGINT)
+        return 1 if self.failed else 0
 
 
 def plan(
@@ -133,6 +143,22 @@ def run(
     except ResultsError as e:
         raise UsageError(str(e)) from None
     store = ResultStore(Path(results_dir) / run_id)
+    with store.writing("run"):  # one writer per run id: a second one stops here (RunLocked)
+        return _run_locked(store, m, cells, k, devices, seeds, inject, retry_failed, quiet)
+
+
+def _run_locked(
+    store: ResultStore,
+    m: matrix_mod.Matrix,
+    cells: list[Cell],
+    k: str | None,
+    devices: list[str] | None,
+    seeds: list[int] | None,
+    inject: dict[str, float],
+    retry_failed: bool,
+    quiet: bool,
+) -> RunSummary:
+    run_id = store.run_id
     started_at = now_iso()
     manifest = store.read_manifest()
     if manifest is not None and manifest.get("matrix", {}).get("name") != m.name:
@@ -203,11 +229,11 @@ def run(
                     for c in pending:
                         if latest.get(c.id, {}).get("status") == "skipped":
                             continue
-                        store.append(
-                            skipped_record(
-                                c, run_id, {"device": device}, f"device {device} not present"
-                            )
+                        rec = skipped_record(
+                            c, run_id, {"device": device}, f"device {device} not present"
                         )
+                        with critical():
+                            store.append(rec)
                         summary.skipped += 1
                     progress.advance(task, len(pending))
                     continue
@@ -226,7 +252,8 @@ def run(
                     if rec["cell_id"] not in todo:
                         continue
                     rec["elapsed_s"] = rec.pop("group_elapsed_s", None)
-                    store.append(rec)
+                    with critical():
+                        store.append(rec)
                     if rec["status"] == "ok":
                         summary.ok += 1
                     else:
@@ -238,12 +265,10 @@ def run(
                             f"{rec['cell_id']}: {reason}"
                         )
                 progress.advance(task, len(pending))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         summary.interrupted = True
-        console.print(
-            f"[yellow]interrupted[/]: every finished cell is saved; rerun with "
-            f"--run-id {run_id} to resume"
-        )
+        summary.signal = getattr(e, "signum", signal.SIGINT)
+        print(resume_hint(run_id), file=sys.stderr)  # even with --quiet
     summary.elapsed_s = time.perf_counter() - t0
     console.print(
         f"done in {summary.elapsed_s:.0f}s: {summary.ok} ok, {summary.failed} failed, "

@@ -18,6 +18,10 @@ from bench.results import ResultStore
 from bench.timing import Variant, injection_from_env, interleave, pair_ratio, summary
 
 ARCHS = ("lstm", "gru", "rnn")
+CELL = {
+    **dict(device="cpu", layers=1, bidirectional=False, reg="none", size="bars", T=64, B=64),
+    **dict(I=256, H=256, lengths="agnews", optimizer="none", seed=0, threads=1, block="b"),
+}
 
 
 def _record(arch, impl, inp, *, ratio=1.0, padded_ratio=1.3, losses=None, saved=1000):
@@ -31,9 +35,10 @@ def _record(arch, impl, inp, *, ratio=1.0, padded_ratio=1.3, losses=None, saved=
             r["vs_padded"] = {"median": padded_ratio, "q1": 1, "q3": 1, "n": 9}
         ratios[mode] = r
     return {
+        "schema": 1,
         "cell_id": cid,
         "status": "ok",
-        "cell": {"arch": arch, "impl": impl, "input": inp, "device": "cpu"},
+        "cell": {**CELL, "arch": arch, "impl": impl, "input": inp},
         "flops": {"fwd": 100, "train": 300},
         "memory": {"saved_bytes": saved},
         "determinism": {"losses": losses or [1.0, 0.9, 0.8], "repeat_identical": True},
@@ -258,3 +263,120 @@ def test_interleave_rotates_and_stops_at_its_budget():
     vs = [Variant("ok", "s", {"fwd": lambda: None}), Variant("bad", "b", {"fwd": boom})]
     interleave(vs, modes=("fwd",), warmup=0, repeats=3, timer=timer)
     assert isinstance(vs[1].error, RuntimeError) and len(vs[0].times["fwd"]) == 3
+
+
+# -- a damaged baseline is refused, never passed ----------------------------------------------
+FIX = "python -m bench gate --calibrate 5"
+
+
+@pytest.fixture
+def on_disk(tmp_path):
+    """A calibrated baseline written by the gate's own code, and a run that passes it."""
+    res = tmp_path / "res"
+    rng = random.Random(3)
+    runs = []
+    for i in range(3):
+        s = ResultStore(res / f"cal{i}")
+        for r in synthetic_run(noise=0.02, rng=rng):
+            s.append(r)
+        runs.append(s)
+    runs[0].write_manifest({"cell_ids": [r["cell_id"] for r in runs[0].latest()]})
+    baseline = res / "baseline"
+    gate.write_baseline(baseline, runs, [gate.ratio_stats(s.latest()) for s in runs], "gate")
+    ok = ResultStore(res / "ok")
+    for r in synthetic_run(noise=0.02, rng=rng):
+        ok.append(r)
+    return baseline, ["gate", "--baseline", str(baseline), "--results-dir", str(res)]
+
+
+def _cut_in_half(p):
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+
+
+DAMAGE = {
+    "empty results": ("results.jsonl", lambda p: p.write_text("")),
+    "garbage results": ("results.jsonl", lambda p: p.write_text("garbage\n{]\n")),
+    "results cut to half its bytes": ("results.jsonl", _cut_in_half),
+    "results missing": ("results.jsonl", lambda p: p.unlink()),
+    "a non-record pasted in": (
+        "results.jsonl",
+        lambda p: p.write_text(p.read_text() + '{"cell_id": 5, "status": "ok"}\n'),
+    ),
+    "gate.json missing": ("gate.json", lambda p: p.unlink()),
+    "gate.json a list": ("gate.json", lambda p: p.write_text("[1, 2]")),
+    "gate.json not JSON": ("gate.json", lambda p: p.write_text('{"timing": ')),
+    "gate.json wrong types": (
+        "gate.json",
+        lambda p: p.write_text(
+            json.dumps({"timing": {"vs_builtin/scratch/all": {"baseline": "x"}}})
+        ),
+    ),
+    "gate.json no timing": ("gate.json", lambda p: p.write_text('{"timing": {}}')),
+    "inventory missing": ("inventory.json", lambda p: p.unlink()),
+    "inventory wrong types": (
+        "inventory.json",
+        lambda p: p.write_text(json.dumps({"cell_ids": 3, "cells": "x", "sha256": 1})),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_a_damaged_baseline_is_one_message_and_exit_2(on_disk, capsys, case):
+    baseline, common = on_disk
+    name, damage = DAMAGE[case]
+    damage(baseline / name)
+    assert cli.main([*common, "--against", "ok"]) == 2
+    out, err = capsys.readouterr()
+    assert "PASSED" not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bench: error: "), err
+    assert str(baseline / name) in lines[0] and FIX in lines[0]
+
+
+def test_missing_gate_json_is_fine_only_for_deterministic_checks(on_disk, capsys):
+    baseline, common = on_disk
+    (baseline / "gate.json").unlink()
+    assert cli.main([*common, "--against", "ok", "--deterministic-only"]) == 0
+    out = capsys.readouterr().out
+    assert "timing not checked" in out and "gate PASSED: 12 checks pass (12 deterministic)" in out
+
+
+def test_a_gate_that_compared_nothing_never_passes(calibrated):
+    base, cal = calibrated
+    assert not gate.evaluate([], None, [], deterministic_only=True).passed
+    assert not gate.evaluate([], cal, []).passed
+    assert "gate FAILED" in gate.evaluate([], cal, []).summary()
+    # timing asked for but no calibration to check it against
+    assert not gate.evaluate(base, None, copy.deepcopy(base)).passed
+    assert not gate.evaluate(base, {}, copy.deepcopy(base)).passed
+    assert gate.evaluate(base, None, copy.deepcopy(base), deterministic_only=True).passed
+
+
+def test_a_baseline_without_inventory_gets_one_only_if_intact(on_disk, capsys):
+    baseline, common = on_disk
+    (baseline / "inventory.json").unlink()
+    assert cli.main([*common, "--against", "ok"]) == 2
+    assert "--write-inventory" in capsys.readouterr().err
+    lines = (baseline / "results.jsonl").read_text().splitlines(keepends=True)
+    (baseline / "results.jsonl").write_text("".join(lines[:-1]))  # lost a whole cell
+    assert cli.main([*common, "--write-inventory"]) == 2
+    assert "holds 11 cells but its run.json lists 12" in capsys.readouterr().err
+    assert not (baseline / "inventory.json").exists()
+    (baseline / "results.jsonl").write_text("".join(lines))
+    assert cli.main([*common, "--write-inventory"]) == 0
+    inv = json.loads((baseline / "inventory.json").read_text())
+    assert inv["cells"] == 12 and len(inv["cell_ids"]) == 12
+    assert cli.main([*common, "--against", "ok"]) == 0
+    assert "gate PASSED" in capsys.readouterr().out
+
+
+def test_the_committed_baseline_verifies_and_gates_itself(capsys):
+    from pathlib import Path
+
+    base = Path(__file__).resolve().parent.parent / "results" / "baseline"
+    inv = json.loads((base / "inventory.json").read_text())
+    assert inv["cells"] == 44 == len(set(inv["cell_ids"]))
+    args = ["gate", "--baseline", str(base), "--against", str(base), "--deterministic-only"]
+    assert cli.main(args) == 0
+    assert "gate PASSED: 44 checks pass (44 deterministic)" in capsys.readouterr().out

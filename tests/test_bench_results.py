@@ -66,6 +66,14 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _rec(cell_id: str, status: str = "ok", **extra) -> dict:
+    """A minimal record of the store's schema."""
+    cell = dict(arch="rnn", impl="scratch", device="cpu", input="padded", reg="none", size="t")
+    cell |= dict(lengths="full", optimizer="none", block="b", bidirectional=False)
+    cell |= dict.fromkeys(("layers", "T", "B", "I", "H", "threads"), 1) | {"seed": 0}
+    return {"schema": 1, "cell_id": cell_id, "status": status, "cell": cell, **extra}
+
+
 def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -73,9 +81,9 @@ def _lines(path: Path) -> list[dict]:
 # -- the store ---------------------------------------------------------------------------------
 def test_append_and_read_back(tmp_path):
     s = ResultStore(tmp_path / "r")
-    s.append({"cell_id": "a", "status": "ok", "x": 1.5})
-    s.append({"cell_id": "b", "status": "failed"})
-    s.append({"cell_id": "a", "status": "ok", "x": 2.5})
+    s.append(_rec("a", x=1.5))
+    s.append(_rec("b", "failed", error="boom"))
+    s.append(_rec("a", x=2.5))
     assert [r["cell_id"] for r in s.records()] == ["a", "b", "a"]
     assert [(r["cell_id"], r.get("x")) for r in s.latest()] == [("a", 2.5), ("b", None)]
     assert s.finished_ids() == {"a", "b"}
@@ -84,12 +92,12 @@ def test_append_and_read_back(tmp_path):
 
 def test_torn_last_line_is_skipped_then_repaired(tmp_path):
     s = ResultStore(tmp_path / "r")
-    s.append({"cell_id": "a", "status": "ok"})
+    s.append(_rec("a"))
     with open(s.results_path, "ab") as f:  # what a kill in the middle of a write leaves
         f.write(b'{"cell_id": "b", "sta')
     assert [r["cell_id"] for r in s.records()] == ["a"]
     assert s.skipped_lines == 1
-    s.append({"cell_id": "c", "status": "ok"})
+    s.append(_rec("c"))
     text = s.results_path.read_text()
     assert text.endswith("\n") and '"sta\n' not in text and "sta{" not in text
     assert [r["cell_id"] for r in _lines(s.results_path)] == ["a", "c"]
@@ -106,7 +114,7 @@ def test_manifest_is_replaced_atomically(tmp_path):
 def test_resolve_run(tmp_path):
     with pytest.raises(ResultsError, match="no runs"):
         resolve_run(tmp_path, "latest")
-    ResultStore(tmp_path / "one").append({"cell_id": "a"})
+    ResultStore(tmp_path / "one").append(_rec("a"))
     assert resolve_run(tmp_path, "latest").run_id == "one"
     assert resolve_run(tmp_path, str(tmp_path / "one")).run_id == "one"
     with pytest.raises(ResultsError, match="runs there: one"):
