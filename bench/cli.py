@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+# What `reproduce --limit` may shrink (the keys rnnsuite.recipes.tasks reads from `limits`).
+LIMIT_KEYS = ("epochs", "max_batches", "valid_batches", "test_batches", "num_train", "num_val")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -146,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/reproduction", metavar="DIR")
     p.add_argument("--threads", type=int, metavar="N", help="default: the matrix's (1)")
     p.add_argument("--report-only", action="store_true", help="write the report, run nothing")
+    p.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="KEY=N",
+        help="shrink every recipe for a smoke run (repeatable): "
+        + ", ".join(f"{k}=N" for k in LIMIT_KEYS),
+    )
 
     p = sub.add_parser(
         "quality",
@@ -263,6 +273,7 @@ def _dispatch(args) -> int:
                 device=device,
                 matrix_path=matrix,
                 threads=args.threads,
+                limits=parse_limits(args.limit) or None,
             )
         out = reproduce.report(
             args.run_id, results_dir=_Path(args.results_dir), out_dir=_Path(args.out)
@@ -301,6 +312,23 @@ def _dispatch(args) -> int:
             rethreshold_only=args.rethreshold,
         )
     raise AssertionError(args.command)  # pragma: no cover
+
+
+def parse_limits(items: list[str]) -> dict[str, int]:
+    """``["epochs=1", "max_batches=2"]`` → ``{"epochs": 1, "max_batches": 2}``; UsageError
+    naming the accepted keys on anything else."""
+    from .runner import UsageError
+
+    out: dict[str, int] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in LIMIT_KEYS or not value.isdigit() or int(value) < 1:
+            raise UsageError(
+                f"--limit {item!r}: expected KEY=N with N >= 1 and KEY one of "
+                f"{', '.join(LIMIT_KEYS)}"
+            )
+        out[key] = int(value)
+    return out
 
 
 def _check_device(device: str) -> None:
