@@ -19,6 +19,7 @@ from .envinfo import NO_CUDA, REPO, source_digest
 from .steps import BUDGET_S, NAMES, RECIPES, Plan, Step, limit_for, steps
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+WORK = REPO / ".cuda-work"  # git-ignored; kept between calls on a warm lent machine
 # what --inject-fail runs in place of a step (the tests use it)
 FAIL_ARGV = (sys.executable, "-c", "raise SystemExit('injected failure (--inject-fail)')")
 
@@ -35,7 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", metavar="LIST", help=f"comma list of {','.join(NAMES)}")
     p.add_argument("--budget-s", type=float, metavar="S", help="seconds for all the steps")
     p.add_argument("--run-id", metavar="ID", help="default: cuda-YYYYMMDD (cuda-dry-… dry)")
-    p.add_argument("--work-dir", type=Path, metavar="DIR", help="default: a new temp dir")
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        metavar="DIR",
+        help="where results and reports are made (default: .cuda-work, which a rerun with the "
+        "same run id resumes; a new temp dir for --dry-run)",
+    )
     p.add_argument(
         "--pack-data",
         type=Path,
@@ -65,7 +72,7 @@ def _selected(text: str | None) -> tuple[str, ...]:
 def step_env(plan: Plan) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(plan.root), env.get("PYTHONPATH")) if p)
-    env.setdefault("RNNSUITE_NATIVE", "0")  # no CPU cell here needs the C++ kernels
+    env["RNNSUITE_NATIVE"] = "0"  # no cell here needs the CPU kernels: never build them
     env.setdefault("MPLBACKEND", "Agg")
     env["RNNSUITE_CACHE"] = str(plan.work / "cache")
     if plan.dry:  # two torch threads on a small busy CPU can run tiny ops 10x slower
@@ -166,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         return _usage(str(e))
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d")
     run_id = args.run_id or (f"cuda-dry-{stamp}" if args.dry_run else f"cuda-{stamp}")
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="cuda-check-"))
+    work = args.work_dir or (
+        Path(tempfile.mkdtemp(prefix="cuda-check-")) if args.dry_run else WORK
+    )
     work.mkdir(parents=True, exist_ok=True)
     plan = Plan(REPO, work.resolve(), run_id, args.dry_run)
     if plan.dry:
