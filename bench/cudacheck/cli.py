@@ -173,9 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         return _usage(str(e))
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d")
     run_id = args.run_id or (f"cuda-dry-{stamp}" if args.dry_run else f"cuda-{stamp}")
-    work = args.work_dir or (
-        Path(tempfile.mkdtemp(prefix="cuda-check-")) if args.dry_run else WORK
-    )
+    work = args.work_dir or (Path(tempfile.mkdtemp(prefix="cuda-check-")) if args.dry_run else WORK)
     work.mkdir(parents=True, exist_ok=True)
     plan = Plan(REPO, work.resolve(), run_id, args.dry_run)
     if plan.dry:
