@@ -7,10 +7,11 @@ limit (a step that fails or runs out of time is recorded and the next one still 
 1. ``env``: the device's facts (GPU model, driver, CUDA/cuDNN, torch, TF32 flags);
 2. ``tests``: ``pytest -m cuda tests/test_cuda.py`` (scratch vs cuDNN parity, determinism
    settings, CUDA peak memory, one bench group measured end to end);
-3. ``matrix`` then ``matrix-compiled``: ``bench/matrices/cuda.toml``, the compiled cells
-   last and under the same run id;
+3. ``matrix``: ``bench/matrices/cuda.toml`` without its compiled cells;
 4. ``recipes``: two short recipes of the documents on CUDA, one seed, and their report;
-5. ``report`` and ``report-recipes``: the bench report and the reproduction report.
+5. ``matrix-compiled``: the compiled cells' groups under the same run id (compiling is what
+   most likely runs long, so it comes after the recipes and gets what time is left);
+6. ``report`` and ``report-recipes``: the bench report and the reproduction report.
 
 Everything is packed into ``OUT_DIR/cuda-check/`` after every step (so a run cut short
 still leaves its pack): summary.md, env.json, steps.jsonl, results.jsonl, log.txt and
