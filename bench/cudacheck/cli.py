@@ -125,6 +125,7 @@ def run(plan: Plan, out_dir: Path, todo: list[Step], budget_s: float, inject=Non
     _say(f"RNNSUITE_DATA={env.get('RNNSUITE_DATA', '(none)')}")
     t0 = time.monotonic()
     records: list[dict] = []
+    problems: list[str] = []
     no_cuda = False
     for i, step in enumerate(todo):
         limit = limit_for(todo, i, budget_s - (time.monotonic() - t0), proc.GRACE_S)
