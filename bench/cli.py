@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+# What `reproduce --limit` may shrink (the keys rnnsuite.recipes.tasks reads from `limits`).
+LIMIT_KEYS = ("epochs", "max_batches", "valid_batches", "test_batches", "num_train", "num_val")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -155,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/reproduction", metavar="DIR")
     p.add_argument("--threads", type=int, metavar="N", help="default: the matrix's (1)")
     p.add_argument("--report-only", action="store_true", help="write the report, run nothing")
+    p.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="KEY=N",
+        help="shrink every recipe for a smoke run (repeatable): "
+        + ", ".join(f"{k}=N" for k in LIMIT_KEYS),
+    )
 
     p = sub.add_parser(
         "quality",
@@ -285,6 +295,23 @@ def _dispatch(args) -> int:
     raise AssertionError(args.command)  # pragma: no cover
 
 
+def parse_limits(items: list[str]) -> dict[str, int]:
+    """``["epochs=1", "max_batches=2"]`` → ``{"epochs": 1, "max_batches": 2}``; UsageError
+    naming the accepted keys on anything else."""
+    from .runner import UsageError
+
+    out: dict[str, int] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in LIMIT_KEYS or not value.isdigit() or int(value) < 1:
+            raise UsageError(
+                f"--limit {item!r}: expected KEY=N with N >= 1 and KEY one of "
+                f"{', '.join(LIMIT_KEYS)}"
+            )
+        out[key] = int(value)
+    return out
+
+
 def _check_device(device: str) -> None:
     from .runner import UsageError
 
@@ -328,6 +355,7 @@ def _reproduce(args) -> int:
             device=args.device,
             matrix_path=matrix,
             threads=args.threads,
+            limits=parse_limits(args.limit) or None,
         )
     try:
         out = reproduce.report(

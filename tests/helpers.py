@@ -13,15 +13,20 @@ def as_tuple(state: Tensor | tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     return (state,) if isinstance(state, Tensor) else tuple(state)
 
 
-def make_input(steps: int, batch: int, size: int, dtype: torch.dtype, batch_first: bool) -> Tensor:
+def make_input(
+    steps: int, batch: int, size: int, dtype: torch.dtype, batch_first: bool, device=None
+) -> Tensor:
     shape = (batch, steps, size) if batch_first else (steps, batch, size)
-    return torch.randn(shape, dtype=dtype, requires_grad=True)
+    return torch.randn(shape, dtype=dtype, device=device, requires_grad=True)
 
 
-def initial_state(arch: str, layers_dirs: int, batch: int, hidden: int, dtype: torch.dtype):
-    h = torch.randn(layers_dirs, batch, hidden, dtype=dtype, requires_grad=True)
+def initial_state(
+    arch: str, layers_dirs: int, batch: int, hidden: int, dtype: torch.dtype, device=None
+):
+    kw = dict(dtype=dtype, device=device, requires_grad=True)
+    h = torch.randn(layers_dirs, batch, hidden, **kw)
     if rnnsuite.architecture(arch).cell.state_size == 2:
-        c = torch.randn(layers_dirs, batch, hidden, dtype=dtype, requires_grad=True)
+        c = torch.randn(layers_dirs, batch, hidden, **kw)
         return (h, c)
     return h
 
@@ -39,9 +44,13 @@ def run_and_backprop(model: nn.Module, x: Tensor, lengths, state, batch_first: b
     out, final = model(inp, state)
     out_t = out.data if isinstance(out, PackedSequence) else out
     gen = torch.Generator().manual_seed(123)
-    loss = (out_t * torch.randn(out_t.shape, generator=gen, dtype=out_t.dtype)).sum()
+
+    def weights(t: Tensor) -> Tensor:  # drawn on the CPU: the same loss on every device
+        return torch.randn(t.shape, generator=gen, dtype=t.dtype).to(t.device)
+
+    loss = (out_t * weights(out_t)).sum()
     for s in as_tuple(final):
-        loss = loss + (s * torch.randn(s.shape, generator=gen, dtype=s.dtype)).sum()
+        loss = loss + (s * weights(s)).sum()
     loss.backward()
     grads = {k: p.grad.clone() for k, p in rnnsuite.canonical_parameters(model).items()}
     state_grads = tuple(s.grad.clone() for s in as_tuple(state)) if state is not None else ()
