@@ -48,6 +48,7 @@ def row(rec: dict[str, Any]) -> dict[str, Any]:
     r["spec"] = f"T{cell.get('T')}-B{cell.get('B')}-I{cell.get('I')}-H{cell.get('H')}"
     r["status"] = rec.get("status")
     r["error"] = rec.get("error") or rec.get("reason")
+    r["error_kind"] = rec.get("error_kind")
     for mode in MODES:
         t = _get(rec, "timing", mode, default={})
         r[f"{mode}_median_s"] = t.get("median_s")

@@ -682,7 +682,11 @@ def render(
     if not bad.empty:
         lines += ["", "## Failed and skipped cells", ""]
         rows = [
-            [r.cell_id, r.status, str(r.error or "").replace("|", "\\|").replace("\n", " ")[:300]]
+            [
+                r.cell_id,
+                _failure_status(r.status, r.error_kind),
+                str(r.error or "").replace("|", "\\|").replace("\n", " ")[:300],
+            ]
             for _, r in bad.iterrows()
         ]
         lines.append(_table(rows, ["cell", "status", "error / reason"]))
@@ -698,6 +702,15 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+_KIND_WORDS = {"oom": "out of memory", "non_finite_loss": "non-finite loss"}
+
+
+def _failure_status(status: str, kind: str | None) -> str:
+    """``failed (out of memory)`` for a cell whose record says why it failed."""
+    words = _KIND_WORDS.get(kind or "")
+    return f"{status} ({words})" if words else status
 
 
 def _run_argument(run_id: str) -> str:

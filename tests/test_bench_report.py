@@ -223,3 +223,22 @@ def test_report_lists_failed_cells(tiny_run, monkeypatch):
         results_dir=root / "results", quiet=True, timing=False)  # fmt: skip
     text = write_report("withfail", results_dir=root / "results", out_dir=root / "r2").read_text()
     assert "## Failed and skipped cells" in text and "injected fault" in text
+
+
+def test_report_says_which_failed_cells_ran_out_of_memory(tiny_run, monkeypatch):
+    """An allocation failure is recorded as error_kind "oom"; the report's table of failed
+    cells must say so, not only the console."""
+    import bench.measure as measure
+
+    root, _ = tiny_run
+    monkeypatch.setenv("RNNSUITE_BENCH_INJECT_FAULT", "rnn and builtin and padded")
+    monkeypatch.setattr(
+        measure,
+        "InjectedFault",
+        lambda msg: RuntimeError("DefaultCPUAllocator: can't allocate memory: 1 TB"),
+    )
+    run(str(root / "tiny.toml"), k="rnn and impls", run_id="withoom",
+        results_dir=root / "results", quiet=True, timing=False)  # fmt: skip
+    text = write_report("withoom", results_dir=root / "results", out_dir=root / "r3").read_text()
+    failed = text.split("## Failed and skipped cells", 1)[1]
+    assert "| failed (out of memory) |" in failed
