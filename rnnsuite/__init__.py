@@ -2,10 +2,13 @@
 
 model = rnnsuite.build("lstm", "scratch", input_size=32, hidden_size=64)
 out, (h, c) = model(x)              # x: (T, B, I), (B, T, I) or a PackedSequence
+
+rnnsuite.LSTM(32, 64, num_layers=2)  # the same scratch twin, as a drop-in for nn.LSTM
 """
 
 from . import bptt
 from .heads import Acceptor, Transducer, last_step
+from .network import GRU, LSTM, RNN, ChoGRU, PeepholeLSTM
 from .packing import pack_padded, unpack
 from .registry import (
     ARCHITECTURES,
@@ -21,11 +24,16 @@ from .weights import canonical_parameters, copy_weights
 
 __all__ = [
     "ARCHITECTURES",
+    "GRU",
     "IMPLEMENTATIONS",
+    "LSTM",
     "REGISTRY",
     "REMEMBER_MODES",
+    "RNN",
     "Acceptor",
     "Architecture",
+    "ChoGRU",
+    "PeepholeLSTM",
     "Stateful",
     "Transducer",
     "architecture",

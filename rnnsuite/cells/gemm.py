@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .plain import plain
+
 _OPS = getattr(torch.ops, "mkldnn", None)
 
 
@@ -35,10 +37,11 @@ _HAVE = (
 
 
 def usable(*tensors: Tensor) -> bool:
-    """True when oneDNN can take these tensors (CPU float32, not while Dynamo traces)."""
+    """True when oneDNN can take these tensors (CPU float32, not while Dynamo traces nor
+    inside plain_ops())."""
     if not (_HAVE and torch.backends.mkldnn.enabled):
         return False
-    if torch.compiler.is_compiling():
+    if plain() or torch.compiler.is_compiling():
         return False
     return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
 

@@ -26,27 +26,13 @@ torch ops below, the same maths; ``native = False`` on a cell keeps the torch op
 from __future__ import annotations
 
 import functools
-import weakref
 
 import torch
 
 from .. import native as native_kernels
 from . import gemm
 from .base import Cell, ManualStepBase, State, StepFn
-
-#: each cell's joined inference weight (see LSTMCell._joined_weights); weak, so a cell that
-#: goes away takes its entry with it, and outside the module so deepcopy never meets it
-_JOINED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _identity(p: torch.Tensor) -> tuple:
-    """What must not have moved for a cached weight to stand (the tensor's own identity is
-    checked through a weak reference beside it)."""
-    return (p._version, p.data_ptr(), p.dtype, p.device)
-
-
-def _none() -> None:
-    return None
+from .plain import plain
 
 
 class _StepOrder(torch.autograd.Function):
@@ -76,6 +62,30 @@ class LSTMCell(Cell):
     hidden_adds_to_projection = True
     manual = True
     native = True  # use rnnsuite.native's pointwise kernels where they apply
+    param_names = (*Cell.param_names, "weight_hr")
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        *,
+        proj_size: int = 0,
+        owner: torch.nn.Module | None = None,
+        suffix: str = "",
+    ) -> None:
+        super().__init__(
+            input_size, hidden_size, bias, owner=owner, suffix=suffix, output_size=proj_size or None
+        )
+        self.proj_size = proj_size
+        if proj_size:  # h = W_hr (o ⊙ tanh c'): the torch-ops step alone computes it
+            self.manual = False
+
+    def own_parameters(self) -> None:
+        super().own_parameters()
+        if self.output_size != self.hidden_size:  # the projection (proj_size)
+            self.weight_hr = torch.nn.Parameter(torch.empty(self.output_size, self.hidden_size))
+            self.reset_parameters()
 
     def _kernels(self, *tensors: torch.Tensor):
         """rnnsuite.native's kernels when this cell may use them on these tensors, else None."""
@@ -86,8 +96,15 @@ class LSTMCell(Cell):
         when autograd is off, for the inference step); differentiable either way."""
         if t is None:
             return None
-        double = double_g if double_g is not None else not torch.is_grad_enabled()
+        if plain():  # the same rows by plain ops, g never doubled (the plain step reads tanh)
+            H = self.hidden_size
+            return torch.cat([t[: 2 * H], t[3 * H :], t[2 * H : 3 * H]])
+        double = double_g if double_g is not None else self._inference()
         return _StepOrder.apply(t, self.hidden_size, 2.0 if double else 1.0)
+
+    def _inference(self) -> bool:
+        """Whether this call takes the no-autograd step (g rows doubled, see the module doc)."""
+        return not (torch.is_grad_enabled() or plain() or self.proj_size)
 
     def projection_params(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self._bind(self.weight_ih), self._bind(self.folded_bias())
@@ -115,6 +132,8 @@ class LSTMCell(Cell):
         into the output and joined with the next x_t into the GEMM's input. Each torch call
         costs ~2.5 µs of dispatch here, more than its arithmetic, so the step is eight."""
         T, B = x.shape[:2]
+        if self.proj_size:
+            return None
         matmul = self._joined_weights(B)
         if matmul is None or not gemm.usable(x):
             return None
@@ -141,29 +160,20 @@ class LSTMCell(Cell):
         return out, (out[-1], m.mul_(-0.5))
 
     def _joined_weights(self, batch: int):
-        """run_padded's [W_ih | W_hh] and bias in step order, reordered for oneDNN; kept
-        until a parameter is replaced or changed in place (its version moves)."""
-        params = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        key = (batch, *(None if p is None else _identity(p) for p in params))
-        hit = _JOINED.get(self)
-        if (
-            hit is not None
-            and hit[0] == key
-            and all(r() is p for r, p in zip(hit[1], params, strict=True))
-        ):
-            return hit[2]
+        """run_padded's [W_ih | W_hh] and bias in step order, reordered for oneDNN. Built on
+        every call from the weights as they are now: no cache (no key — version counters,
+        data pointers — sees an edit through ``.data``, and a stale weight is a silent wrong
+        answer); the build is a few passes over the weights, small beside the T steps."""
         weight = torch.cat([self._bind(self.weight_ih), self._bind(self.weight_hh)], 1)
-        matmul = gemm.step_matmul(weight, self._bind(self.folded_bias()), batch)
-        refs = tuple(_none if p is None else weakref.ref(p) for p in params)
-        _JOINED[self] = (key, refs, matmul)
-        return matmul
+        return gemm.step_matmul(weight, self._bind(self.folded_bias()), batch)
 
     def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:
         w_hh = self.recurrent_weight() if weight_hh is None else weight_hh
-        if not torch.is_grad_enabled():
+        if self._inference():
             return _inference_step(w_hh)
         w_hh_t = w_hh.t()
         H = self.hidden_size
+        w_hr_t = self.weight_hr.t() if self.proj_size else None
 
         def step(xp: torch.Tensor, state: State) -> State:
             h, c = state
@@ -171,6 +181,20 @@ class LSTMCell(Cell):
             ifo, g = gates.split([3 * H, H], 1)
             i, f, o = torch.sigmoid(ifo).chunk(3, 1)
             c = torch.addcmul(f * c, i, torch.tanh(g))
+            h = o * torch.tanh(c)
+            return (h if w_hr_t is None else h.mm(w_hr_t)), c
+
+        return step
+
+    def manual_reference_step(self, weight_hh: torch.Tensor, bias_hh) -> StepFn:
+        """The manual step on its own weights (step order, g rows doubled), in
+        differentiable torch ops: what rnnsuite.bptt recomputes for second derivatives."""
+        w_hh_t = weight_hh.t()
+
+        def step(xp: torch.Tensor, state: State) -> State:
+            h, c = state
+            i, f, o, s = torch.sigmoid(torch.addmm(xp, h, w_hh_t)).chunk(4, 1)
+            c = f * c + i * (2 * s - 1)
             return o * torch.tanh(c), c
 
         return step
