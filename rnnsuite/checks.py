@@ -46,7 +46,10 @@ def check_input(x: object, input_size: int, batch_first: bool = False) -> None:
             f"input_size={input_size}; rebuild it with input_size={x.shape[-1]} or fix the input"
         )
     if x.shape[1 if batch_first and x.dim() == 3 else 0] == 0:
-        raise ShapeError(f"input {tuple(x.shape)} has no time steps; a sequence needs at least one")
+        raise ShapeError(
+            "Expected sequence length to be larger than 0 in RNN: input "
+            f"{tuple(x.shape)} has no time steps; a sequence needs at least one"
+        )
 
 
 def batch_size_of(x: Tensor | PackedSequence, batch_first: bool) -> int | None:

@@ -17,8 +17,8 @@ def _pair(arch="lstm", dtype=torch.float32, **kw):
     """(torch built-in, scratch twin) with the built-in's weights."""
     kw = dict(input_size=3, hidden_size=4, **kw)
     torch.manual_seed(0)
-    ref = TORCH[arch](**kw, dtype=dtype)
-    twin = rnnsuite.build(arch, "scratch", **kw, dtype=dtype)
+    ref = TORCH[arch](**kw).to(dtype)
+    twin = rnnsuite.build(arch, "scratch", **kw).to(dtype)
     return ref, rnnsuite.copy_weights(ref, twin)
 
 
