@@ -173,13 +173,34 @@ def test_bad_arguments_raise_torchs_exception_type(bad):
     def outcome(make):
         try:
             make(**kw)
-        except Exception as err:  # noqa: BLE001 (the type is what is compared)
+        except Exception as err:  # the type is what is compared
             return type(err)
         return None
 
     want = outcome(nn.LSTM)
     assert outcome(lambda **k: rnnsuite.build("lstm", "scratch", **k)) is want
     assert outcome(rnnsuite.LSTM) is want
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+def test_proj_size_matches_torch(packed):
+    ref, twin = _pair("lstm", num_layers=2, bidirectional=True, proj_size=2)
+    assert twin.weight_hh_l1_reverse.shape == (16, 2) and twin.weight_hr_l0.shape == (2, 4)
+    x = torch.randn(6, 3, 3, requires_grad=True)
+    h0, c0 = torch.randn(4, 3, 2), torch.randn(4, 3, 4)
+    results = []
+    for net in (ref, twin):
+        pack = nn.utils.rnn.pack_padded_sequence
+        arg = pack(x, [6, 2, 4], enforce_sorted=False) if packed else x
+        out, (h, c) = net(arg, (h0, c0))
+        data = out.data if packed else out
+        (data.sum() + h.pow(2).sum() + c.sum()).backward()
+        results.append([data, h, c, x.grad.clone(), *(p.grad for p in net.parameters())])
+        x.grad = None
+        with torch.no_grad():
+            results[-1].append(net(arg, (h0, c0))[0].data if packed else net(x, (h0, c0))[0])
+    for got, want in zip(results[1], results[0], strict=True):
+        torch.testing.assert_close(got, want)
 
 
 # 7. errors and edge cases as torch has them
