@@ -3,6 +3,9 @@ issue 14 (each failed on the code before the twins), through ``rnnsuite.build``.
 
 from __future__ import annotations
 
+import copy
+import io
+
 import pytest
 import torch
 from torch import nn
@@ -85,6 +88,25 @@ def test_weight_norm_by_name_matches_torch():
     g = twin.parametrizations.weight_hh_l0.original0.grad
     _out(ref, x).sum().backward()
     torch.testing.assert_close(g, ref.parametrizations.weight_hh_l0.original0.grad)
+
+
+def test_a_copy_computes_with_its_own_weights():
+    """The cells read their module's parameters: a deepcopy's cells read the copy's."""
+    ref, twin = _pair("lstm", num_layers=2)
+    x = torch.randn(5, 2, 3)
+    buf = io.BytesIO()
+    torch.save(twin, buf)
+    buf.seek(0)
+    for other in (copy.deepcopy(twin), torch.load(buf, weights_only=False)):
+        with torch.no_grad():
+            for p in other.parameters():
+                p.mul_(0.5)
+        torch.testing.assert_close(_out(twin, x), _out(ref, x))  # the original is untouched
+        half = copy.deepcopy(ref)
+        with torch.no_grad():
+            for p in half.parameters():
+                p.mul_(0.5)
+        torch.testing.assert_close(_out(other, x), _out(half, x))
 
 
 # 4. torch.func: functional_call uses the given params; grad and vjp go through
