@@ -265,9 +265,9 @@ class GRU(ScratchRNNBase, nn.GRU):
 
 
 def _scratch_only_init(module: ScratchRNNBase, mode: str, args, kwargs) -> None:
-    if "proj_size" in kwargs:
-        raise ValueError(f"proj_size argument is only supported for LSTM, not {module.arch}")
     nn.RNNBase.__init__(module, mode, *args, **kwargs)
+    if module.proj_size:
+        raise ValueError(f"proj_size argument is only supported for LSTM, not {module.arch}")
 
 
 class PeepholeLSTM(_LSTMKind):
