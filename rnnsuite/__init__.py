@@ -7,6 +7,7 @@ rnnsuite.LSTM(32, 64, num_layers=2)  # the same scratch twin, as a drop-in for n
 """
 
 from . import bptt
+from .cells.plain import plain_ops
 from .heads import Acceptor, Transducer, last_step
 from .network import GRU, LSTM, RNN, ChoGRU, PeepholeLSTM
 from .packing import pack_padded, unpack
@@ -44,6 +45,7 @@ __all__ = [
     "implementations_of",
     "last_step",
     "pack_padded",
+    "plain_ops",
     "unpack",
 ]
 __version__ = "0.1.0"

@@ -32,8 +32,13 @@ class RecurrentWeightGrad(torch.autograd.Function):
         return xp.view_as(xp)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_xp: Tensor):
+        if torch.is_grad_enabled():  # create_graph: the detached loop has no exact answer
+            raise RuntimeError(
+                "second derivatives (create_graph=True) do not go through this scratch cell's "
+                "fast training path; run its forward inside rnnsuite.plain_ops() (plain torch "
+                "ops, exact to any order)"
+            )
         h_prev = torch.cat(ctx.prev).reshape(-1, ctx.prev[0].shape[-1])
         grad_w = grad_xp.reshape(-1, grad_xp.shape[-1]).t().mm(h_prev)
         return grad_xp, grad_w, None

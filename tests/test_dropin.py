@@ -160,6 +160,21 @@ def test_gradient_penalty_matches_torch(arch):
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
 
 
+def test_scratch_only_cells_second_derivatives_exact_or_refused():
+    """gru_cho's are exact; lstm_peephole's fast path refuses create_graph (it gave wrong
+    ones before) and is exact inside rnnsuite.plain_ops()."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    kw = dict(input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
+    cho = rnnsuite.build("gru_cho", "scratch", **kw).double()
+    assert torch.autograd.gradgradcheck(lambda x: cho(x)[0], (x,))
+    peep = rnnsuite.build("lstm_peephole", "scratch", **kw).double()
+    with pytest.raises(RuntimeError, match=r"rnnsuite\.plain_ops\(\)"):
+        torch.autograd.grad(peep(x)[0].sum(), x, create_graph=True)
+    with rnnsuite.plain_ops():
+        assert torch.autograd.gradgradcheck(lambda x: peep(x)[0], (x,))
+
+
 # 6. the constructor: torch's arguments and exception types
 def test_constructor_takes_proj_size_device_dtype_and_dropout_one():
     m = rnnsuite.build("lstm", "scratch", input_size=3, hidden_size=4, proj_size=0)

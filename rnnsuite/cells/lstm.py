@@ -94,8 +94,11 @@ class LSTMCell(Cell):
             input_size, hidden_size, bias, owner=owner, suffix=suffix, output_size=proj_size or None
         )
         self.proj_size = proj_size
-        if proj_size:  # h = W_hr (o ⊙ tanh c'): the torch-ops step alone computes it
+        if proj_size:  # h = W_hr (o ⊙ tanh c'): the torch-ops step alone computes it, under
+            # autograd throughout (RecurrentWeightGrad's detached W_hh would cost the exact
+            # second derivatives the rest of this path gives)
             self.manual = False
+            self.hidden_adds_to_projection = False
 
     def own_parameters(self) -> None:
         super().own_parameters()
