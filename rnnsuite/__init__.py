@@ -2,10 +2,14 @@
 
 model = rnnsuite.build("lstm", "scratch", input_size=32, hidden_size=64)
 out, (h, c) = model(x)              # x: (T, B, I), (B, T, I) or a PackedSequence
+
+rnnsuite.LSTM(32, 64, num_layers=2)  # the same scratch twin, as a drop-in for nn.LSTM
 """
 
 from . import bptt
+from .cells.plain import plain_ops
 from .heads import Acceptor, Transducer, last_step
+from .network import GRU, LSTM, RNN, ChoGRU, PeepholeLSTM
 from .packing import pack_padded, unpack
 from .registry import (
     ARCHITECTURES,
@@ -21,11 +25,16 @@ from .weights import canonical_parameters, copy_weights
 
 __all__ = [
     "ARCHITECTURES",
+    "GRU",
     "IMPLEMENTATIONS",
+    "LSTM",
     "REGISTRY",
     "REMEMBER_MODES",
+    "RNN",
     "Acceptor",
     "Architecture",
+    "ChoGRU",
+    "PeepholeLSTM",
     "Stateful",
     "Transducer",
     "architecture",
@@ -36,6 +45,7 @@ __all__ = [
     "implementations_of",
     "last_step",
     "pack_padded",
+    "plain_ops",
     "unpack",
 ]
 __version__ = "0.1.0"

@@ -32,6 +32,8 @@ from torch import Tensor
 
 from .cells import gemm
 from .cells.base import Cell, State
+from .cells.plain import plain, plain_ops
+from .unroll import unroll, unroll_reversed
 
 _ENABLED = True
 
@@ -93,7 +95,7 @@ def run(
     nothing needs a gradient): the caller's own loop is then the right one."""
     if not (_ENABLED and cell.manual and torch.is_grad_enabled()):
         return None
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or plain():
         return None
     w_ih, b_ih, w_hh, b_hh = cell.manual_weights()
     inputs = (x, w_ih, b_ih, w_hh, b_hh, *state)
@@ -126,17 +128,20 @@ class _ManualBPTT(torch.autograd.Function):
         ctx.per_step = len(saved) // len(sizes)
         ctx.padded_shape = None if batch_sizes is not None else x.shape
         ctx.has_bias, ctx.has_b_ih = bias is not None, b_ih is not None
-        # w_ih only serves the input's gradient (a first layer's input needs none)
-        keep_w_ih = w_ih if ctx.needs_input_grad[3] else None
-        ctx.save_for_backward(x2, keep_w_ih, weight, out, *state0, *saved)
+        # the inputs themselves (references, no copies): the higher-order path recomputes
+        # the layer from them
+        ctx.save_for_backward(x, w_ih, b_ih, weight, bias, out, *state0, *saved)
         result = out if batch_sizes is not None else out.view(*x.shape[:-1], cell.hidden_size)
         return (result, *state)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out, *grad_final):
-        x2, w_ih, weight, out, *rest = ctx.saved_tensors
+        x, w_ih, b_ih, weight, bias, out, *rest = ctx.saved_tensors
         state0, saved = rest[: len(grad_final)], rest[len(grad_final) :]
+        if torch.is_grad_enabled():  # create_graph: a gradient that is itself differentiable
+            inputs = (x, w_ih, b_ih, weight, bias, *state0)
+            return (None, None, None, *_differentiable_grads(ctx, inputs, grad_out, grad_final))
+        x2 = x.reshape(-1, x.shape[-1]) if ctx.padded_shape is not None else x
         sizes, reverse = ctx.sizes, ctx.reverse
         rows, G = out.shape[0], weight.shape[0]
         need = ctx.needs_input_grad  # (cell, batch_sizes, reverse, x, w_ih, b_ih, w_hh, b_hh, ...)
@@ -175,6 +180,28 @@ class _ManualBPTT(torch.autograd.Function):
                 if ctx.padded_shape is not None:
                     grad_x = grad_x.view(ctx.padded_shape)
         return (None, None, None, grad_x, grad_w_ih, grad_b_ih, grad_w, grad_b, *grad_state0)
+
+
+def _differentiable_grads(ctx, inputs, grad_out, grad_final) -> list[Tensor | None]:
+    """The layer's gradients as differentiable functions of its inputs and of the incoming
+    gradients: the forward recomputed in plain torch ops (the cell's manual step, same
+    maths) and differentiated by autograd with create_graph, so second derivatives are
+    exact. Only a backward that builds a graph (create_graph=True) comes here."""
+    x, w_ih, b_ih, weight, bias, *state0 = inputs
+    batch_sizes = None if ctx.padded_shape is not None else ctx.sizes
+    with plain_ops():
+        xp = torch.nn.functional.linear(x, w_ih, b_ih)
+        walk = unroll_reversed if ctx.reverse else unroll
+        step = ctx.cell.manual_reference_step(weight, bias)
+        out, final = walk(xp, step, tuple(state0), batch_sizes)
+    need = ctx.needs_input_grad[3:]
+    wrt = [t for t, n in zip(inputs, need, strict=True) if n]
+    grads = iter(
+        torch.autograd.grad(
+            (out, *final), wrt, (grad_out, *grad_final), create_graph=True, allow_unused=True
+        )
+    )
+    return [next(grads) if n else None for n in need]
 
 
 def _packed_forward(step, reverse, sizes, xp_t, out_t, state0, saved) -> State:

@@ -18,7 +18,7 @@ class _BuiltinMixin:
     state_size: int
 
     def forward(self, x: Tensor | PackedSequence, state=None):  # type: ignore[override]
-        check_input(x, self.input_size)  # type: ignore[attr-defined]
+        check_input(x, self.input_size, self.batch_first)  # type: ignore[attr-defined]
         if state is not None:
             parts = check_state(
                 state,

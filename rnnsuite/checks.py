@@ -14,11 +14,17 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 
-def check_input(x: object, input_size: int) -> None:
-    """x must be a (T, B, I)/(B, T, I)/(T, I) tensor or a PackedSequence of width I."""
+class ShapeError(RuntimeError, ValueError):
+    """A wrong input or state shape: a RuntimeError, the type torch's RNNs raise (code that
+    catches theirs catches ours), and a ValueError, the type rnnsuite has always raised."""
+
+
+def check_input(x: object, input_size: int, batch_first: bool = False) -> None:
+    """x must be a (T, B, I)/(B, T, I)/(T, I) tensor or a PackedSequence of width I, with at
+    least one time step (an empty batch is fine, as it is for torch)."""
     if isinstance(x, PackedSequence):
         if x.data.dim() != 2 or x.data.shape[-1] != input_size:
-            raise ValueError(
+            raise ShapeError(
                 f"PackedSequence data has shape {tuple(x.data.shape)}, expected (N, {input_size}): "
                 f"pack a (T, B, {input_size}) tensor, or build the module with "
                 f"input_size={x.data.shape[-1]}"
@@ -35,12 +41,15 @@ def check_input(x: object, input_size: int) -> None:
             "with batch_first=True, or (T, I) for one unbatched sequence"
         )
     if x.shape[-1] != input_size:
-        raise ValueError(
+        raise ShapeError(
             f"input feature size is {x.shape[-1]} but the module was built with "
             f"input_size={input_size}; rebuild it with input_size={x.shape[-1]} or fix the input"
         )
-    if x.numel() == 0:
-        raise ValueError(f"input {tuple(x.shape)} is empty; sequences need at least one step")
+    if x.shape[1 if batch_first and x.dim() == 3 else 0] == 0:
+        raise ShapeError(
+            "Expected sequence length to be larger than 0 in RNN: input "
+            f"{tuple(x.shape)} has no time steps; a sequence needs at least one"
+        )
 
 
 def batch_size_of(x: Tensor | PackedSequence, batch_first: bool) -> int | None:
@@ -67,30 +76,36 @@ def check_state(
         else (layers_x_directions, batch, hidden_size)
     )
     names = ("h", "c")[:num_states]
+    parts = check_state_type(state, num_states, expected)
+    for name, s in zip(names, parts, strict=True):
+        if tuple(s.shape) != expected:
+            raise ShapeError(
+                f"state {name} has shape {tuple(s.shape)}, expected {expected} = "
+                "(num_layers * num_directions, batch, hidden_size)"
+            )
+    return parts
+
+
+def check_state_type(
+    state: object, num_states: int, expected: object = "(num_layers * num_directions, batch, H)"
+) -> tuple[Tensor, ...]:
+    """The state as a tuple of tensors: one tensor h, or a pair (h, c) for LSTM kinds."""
     if num_states == 1:
         if not isinstance(state, Tensor):
             raise TypeError(
                 f"state must be one tensor h of shape {expected}, got {type(state).__name__}"
             )
-        parts: tuple[Tensor, ...] = (state,)
-    else:
-        if (
-            not isinstance(state, (tuple, list))
-            or len(state) != 2
-            or not all(isinstance(s, Tensor) for s in state)
-        ):
-            raise TypeError(
-                f"state of an LSTM must be a tuple (h, c) of two tensors of shape {expected}, "
-                f"got {type(state).__name__}"
-            )
-        parts = tuple(state)
-    for name, s in zip(names, parts, strict=True):
-        if tuple(s.shape) != expected:
-            raise ValueError(
-                f"state {name} has shape {tuple(s.shape)}, expected {expected} = "
-                "(num_layers * num_directions, batch, hidden_size)"
-            )
-    return parts
+        return (state,)
+    if (
+        not isinstance(state, (tuple, list))
+        or len(state) != 2
+        or not all(isinstance(s, Tensor) for s in state)
+    ):
+        raise TypeError(
+            f"state of an LSTM must be a tuple (h, c) of two tensors of shape {expected}, "
+            f"got {type(state).__name__}"
+        )
+    return tuple(state)
 
 
 def check_lengths(lengths: Sequence[int] | Tensor, steps: int, batch: int) -> Tensor:

@@ -13,17 +13,21 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from .builtin import BuiltinGRU, BuiltinLSTM, BuiltinRNN
-from .cells import Cell, ChoGRUCell, ElmanCell, GRUCell, LSTMCell, PeepholeLSTMCell
-from .network import ScratchRNN
+from .cells import Cell
+from .network import GRU, LSTM, RNN, ChoGRU, PeepholeLSTM, ScratchRNNBase
 
 
 @dataclass(frozen=True)
 class Architecture:
     name: str
-    cell: type[Cell]
+    scratch: type[ScratchRNNBase]
     builtin: type[nn.RNNBase] | None
     summary: str
     options: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def cell(self) -> type[Cell]:
+        return self.scratch.cell_type
 
     @property
     def implementations(self) -> tuple[str, ...]:
@@ -31,15 +35,15 @@ class Architecture:
 
 
 _ENTRIES = (
+    Architecture("rnn", RNN, BuiltinRNN, "Elman RNN, tanh (or relu)", frozenset({"nonlinearity"})),
     Architecture(
-        "rnn", ElmanCell, BuiltinRNN, "Elman RNN, tanh (or relu)", frozenset({"nonlinearity"})
+        "lstm", LSTM, BuiltinLSTM, "LSTM, fused gates, no peepholes", frozenset({"proj_size"})
     ),
-    Architecture("lstm", LSTMCell, BuiltinLSTM, "LSTM, fused gates, no peepholes"),
     Architecture(
-        "lstm_peephole", PeepholeLSTMCell, None, "LSTM with peepholes (Element-Research nn.LSTM)"
+        "lstm_peephole", PeepholeLSTM, None, "LSTM with peepholes (Element-Research nn.LSTM)"
     ),
-    Architecture("gru", GRUCell, BuiltinGRU, "GRU, torch/cuDNN candidate r ⊙ (W_hn h + b_hn)"),
-    Architecture("gru_cho", ChoGRUCell, None, "GRU, Cho et al./d2l candidate W_hn (r ⊙ h)"),
+    Architecture("gru", GRU, BuiltinGRU, "GRU, torch/cuDNN candidate r ⊙ (W_hn h + b_hn)"),
+    Architecture("gru_cho", ChoGRU, None, "GRU, Cho et al./d2l candidate W_hn (r ⊙ h)"),
 )
 
 REGISTRY: dict[str, Architecture] = {a.name: a for a in _ENTRIES}
@@ -72,9 +76,14 @@ def build(
     batch_first: bool = False,
     dropout: float = 0.0,
     bias: bool = True,
+    device: object = None,
+    dtype: object = None,
     **arch_options: object,
 ) -> nn.Module:
-    """Build `arch` in implementation `impl`; call it as ``out, state = m(x, state)``."""
+    """Build `arch` in implementation `impl`; call it as ``out, state = m(x, state)``.
+
+    Scratch: an rnnsuite.RNN / LSTM / GRU (or a scratch-only twin), built-in: torch's
+    module; both take torch's constructor arguments."""
     spec = architecture(arch)
     if impl not in IMPLEMENTATIONS:
         raise ValueError(
@@ -96,11 +105,13 @@ def build(
         ("input_size", input_size),
         ("hidden_size", hidden_size),
         ("num_layers", num_layers),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    ):  # torch's exception types, rnnsuite's messages
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an integer, got {value!r}")
+        if value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    if isinstance(dropout, bool) or not 0.0 <= float(dropout) <= 1.0:
+        raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
     common = dict(
         input_size=input_size,
         hidden_size=hidden_size,
@@ -109,8 +120,9 @@ def build(
         batch_first=batch_first,
         dropout=float(dropout),
         bidirectional=bidirectional,
+        device=device,
+        dtype=dtype,
     )
-    if impl == "builtin":
-        assert spec.builtin is not None
-        return spec.builtin(**common, **arch_options)
-    return ScratchRNN(arch, spec.cell, **common, **arch_options)
+    cls = spec.scratch if impl == "scratch" else spec.builtin
+    assert cls is not None
+    return cls(**common, **arch_options)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .network import ScratchRNN
+from .network import ScratchRNNBase
 
 _TORCH_ARCH = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "rnn"}
 
@@ -36,14 +36,12 @@ def _arch_of(module: nn.Module) -> str:
 
 def _maths(module: nn.Module) -> str:
     """Options that change the maths without changing parameter shapes."""
-    if isinstance(module, ScratchRNN):
-        return str(module.cell_options.get("nonlinearity", "tanh"))
     return str(getattr(module, "nonlinearity", "tanh"))
 
 
 def canonical_parameters(module: nn.Module) -> dict[str, nn.Parameter]:
     module = _unwrap(module)
-    if isinstance(module, ScratchRNN):
+    if isinstance(module, ScratchRNNBase):
         return module.canonical_parameters()
     _arch_of(module)  # raises a clear error for anything else
     return dict(module.named_parameters())

@@ -1,8 +1,13 @@
 """The shape every scratch cell has, so one layer machinery can unroll them all.
 
-A cell holds the parameters of one layer in one direction, laid out exactly
-as torch's built-ins lay them out (``weight_ih`` is ``(gates*H, I)``, gate
-rows in torch's order), so weights copy across by name. The layer asks it for
+A cell is one layer in one direction. Its parameters are laid out exactly as
+torch's built-ins lay them out (``weight_ih`` is ``(gates*H, I)``, gate rows in
+torch's order). A cell built on its own holds them; a cell of a network
+(``rnnsuite.LSTM`` ...) holds none and reads its owner's, under torch's names
+(``weight_hh_l1_reverse``), at the moment it is asked: ``cell.weight_hh`` is
+``getattr(owner, "weight_hh" + suffix)``, so parametrizations, ``functional_call``'s
+substitutes and ``load_state_dict`` are what the cell computes with — there is no
+second copy. The layer asks it for
 two things: ``project`` — the input projection of every time step in one
 matrix multiply — and ``step_fn`` — a closure that advances the state by one
 step given that step's projected input. Binding the weights once per sequence
@@ -20,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from . import gemm
+from .plain import plain, plain_ops  # noqa: F401  (re-exported)
 
 State = tuple[Tensor, ...]
 StepFn = Callable[[Tensor, State], State]
@@ -41,21 +47,49 @@ class Cell(nn.Module):
     #: so the manual path must return b_hh's gradient too (GRU).
     manual_hidden_bias: ClassVar[bool] = False
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+    #: the parameters a cell reads (torch's names without the layer suffix)
+    param_names: ClassVar[tuple[str, ...]] = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        *,
+        owner: nn.Module | None = None,
+        suffix: str = "",
+        output_size: int | None = None,
+    ) -> None:
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
+        #: width of h (an LSTM's projection narrows it)
+        self.output_size = hidden_size if output_size is None else output_size
         self.bias = bias
-        rows = self.gates * hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
-        if bias:
+        # not a submodule (the owner holds this cell): plain attributes, never registered
+        self.__dict__["_owner"], self.__dict__["_suffix"] = owner, suffix
+        if owner is None:
+            self.own_parameters()
+
+    def own_parameters(self) -> None:
+        """A cell on its own holds its parameters (shapes as the built-ins have them)."""
+        rows = self.gates * self.hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(rows, self.input_size))
+        self.weight_hh = nn.Parameter(torch.empty(rows, self.output_size))
+        if self.bias:
             self.bias_ih = nn.Parameter(torch.empty(rows))
             self.bias_hh = nn.Parameter(torch.empty(rows))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
+
+    def __getattr__(self, name: str):
+        owner = self.__dict__.get("_owner")
+        if owner is not None and name in type(self).param_names:
+            # absent (bias=False) reads as None, as a cell of its own registers it
+            return getattr(owner, name + self.__dict__["_suffix"], None)
+        return super().__getattr__(name)
 
     def reset_parameters(self) -> None:
         """torch's default for its RNNs: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
@@ -101,6 +135,11 @@ class Cell(nn.Module):
         b_hh = self.bias_hh if self.manual_hidden_bias else None
         return w_ih, b_ih, self.recurrent_weight(), b_hh
 
+    def manual_reference_step(self, weight_hh: Tensor, bias_hh: Tensor | None) -> StepFn:
+        """The manual step on manual_weights()'s W_hh and b_hh, in differentiable torch ops:
+        what rnnsuite.bptt recomputes when a second derivative is asked for."""
+        return self.step_fn(weight_hh)
+
     def manual_step(self, weight_hh: Tensor, bias_hh: Tensor | None, batch: int):
         """The step with its gradient written out (a ManualStepBase) for cells that set
         ``manual``; `weight_hh`, `bias_hh` as manual_weights() gives them, `batch` the first
@@ -108,8 +147,8 @@ class Cell(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} has no manual step")
 
     def initial_state(self, batch: int, like: Tensor) -> State:
-        zeros = like.new_zeros(batch, self.hidden_size)
-        return tuple(zeros for _ in range(self.state_size))
+        h = like.new_zeros(batch, self.output_size)
+        return (h,) if self.state_size == 1 else (h, like.new_zeros(batch, self.hidden_size))
 
     def forward(self, x: Tensor, state: State | None = None) -> State:
         """One step on un-projected input x (B, I), like nn.LSTMCell; returns the state."""

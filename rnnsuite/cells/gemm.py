@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .plain import plain
+
 _OPS = getattr(torch.ops, "mkldnn", None)
 
 
@@ -35,10 +37,11 @@ _HAVE = (
 
 
 def usable(*tensors: Tensor) -> bool:
-    """True when oneDNN can take these tensors (CPU float32, not while Dynamo traces)."""
+    """True when oneDNN can take these tensors (CPU float32, not while Dynamo traces nor
+    inside plain_ops())."""
     if not (_HAVE and torch.backends.mkldnn.enabled):
         return False
-    if torch.compiler.is_compiling():
+    if plain() or torch.compiler.is_compiling():
         return False
     return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
 
@@ -56,26 +59,27 @@ class _Linear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        # keep only what a gradient will read: x for dW, W for dx (a first layer's input
-        # needs no gradient, so its projection saves x alone)
-        ctx.save_for_backward(
-            x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None
-        )
+        ctx.save_for_backward(x, weight)  # references to the inputs, no copies
         ctx.has_bias = bias is not None
         x2d = x.reshape(-1, x.shape[-1])
         return _dnn_linear(x2d, weight, bias).view(*x.shape[:-1], weight.shape[0])
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
         x, weight = ctx.saved_tensors
         g2d = grad.reshape(-1, grad.shape[-1])
+        x2d = x.reshape(-1, x.shape[-1])
+        need = ctx.needs_input_grad
+        # create_graph (grad mode on): differentiable ops, so a second derivative is exact
+        plain_ops = torch.is_grad_enabled()
         grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = _dnn_linear(g2d, weight.t(), None).view(*grad.shape[:-1], weight.shape[1])
-        if ctx.needs_input_grad[1]:
-            grad_w = g2d.t().mm(x.reshape(-1, x.shape[-1]))
-        if ctx.has_bias and ctx.needs_input_grad[2]:
+        if need[0]:
+            w_t = weight.t()
+            grad_x = g2d.mm(weight) if plain_ops else _dnn_linear(g2d, w_t, None)
+            grad_x = grad_x.view(*grad.shape[:-1], weight.shape[1])
+        if need[1]:
+            grad_w = g2d.t().mm(x2d)
+        if ctx.has_bias and need[2]:
             grad_b = g2d.sum(0)
         return grad_x, grad_w, grad_b
 

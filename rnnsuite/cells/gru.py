@@ -30,8 +30,13 @@ class GRUCell(Cell):
         return self.weight_ih, self.bias_ih
 
     def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:
-        w_hh_t = (self.weight_hh if weight_hh is None else weight_hh).t()
-        b_hh = self.bias_hh
+        return self.manual_reference_step(
+            self.weight_hh if weight_hh is None else weight_hh, self.bias_hh
+        )
+
+    def manual_reference_step(self, weight_hh: torch.Tensor, b_hh) -> StepFn:
+        """The step on the given W_hh and b_hh, in differentiable torch ops."""
+        w_hh_t = weight_hh.t()
 
         def step(xp: torch.Tensor, state: State) -> State:
             h = state[0]

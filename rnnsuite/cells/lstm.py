@@ -33,20 +33,22 @@ import torch
 from .. import native as native_kernels
 from . import gemm
 from .base import Cell, ManualStepBase, State, StepFn
+from .plain import plain
 
 #: each cell's joined inference weight (see LSTMCell._joined_weights); weak, so a cell that
 #: goes away takes its entry with it, and outside the module so deepcopy never meets it
 _JOINED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _identity(p: torch.Tensor) -> tuple:
-    """What must not have moved for a cached weight to stand (the tensor's own identity is
-    checked through a weak reference beside it)."""
-    return (p._version, p.data_ptr(), p.dtype, p.device)
-
-
-def _none() -> None:
-    return None
+def _equal(snapshot: tuple, params: tuple) -> bool:
+    """Every parameter equal to its snapshot: same dtype, device, shape and values."""
+    for a, b in zip(snapshot, params, strict=True):
+        if a is None or b is None:
+            if a is not b:
+                return False
+        elif a.dtype != b.dtype or a.device != b.device or not torch.equal(a, b):
+            return False
+    return True
 
 
 class _StepOrder(torch.autograd.Function):
@@ -76,6 +78,33 @@ class LSTMCell(Cell):
     hidden_adds_to_projection = True
     manual = True
     native = True  # use rnnsuite.native's pointwise kernels where they apply
+    param_names = (*Cell.param_names, "weight_hr")
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        *,
+        proj_size: int = 0,
+        owner: torch.nn.Module | None = None,
+        suffix: str = "",
+    ) -> None:
+        super().__init__(
+            input_size, hidden_size, bias, owner=owner, suffix=suffix, output_size=proj_size or None
+        )
+        self.proj_size = proj_size
+        if proj_size:  # h = W_hr (o ⊙ tanh c'): the torch-ops step alone computes it, under
+            # autograd throughout (RecurrentWeightGrad's detached W_hh would cost the exact
+            # second derivatives the rest of this path gives)
+            self.manual = False
+            self.hidden_adds_to_projection = False
+
+    def own_parameters(self) -> None:
+        super().own_parameters()
+        if self.output_size != self.hidden_size:  # the projection (proj_size)
+            self.weight_hr = torch.nn.Parameter(torch.empty(self.output_size, self.hidden_size))
+            self.reset_parameters()
 
     def _kernels(self, *tensors: torch.Tensor):
         """rnnsuite.native's kernels when this cell may use them on these tensors, else None."""
@@ -86,8 +115,15 @@ class LSTMCell(Cell):
         when autograd is off, for the inference step); differentiable either way."""
         if t is None:
             return None
-        double = double_g if double_g is not None else not torch.is_grad_enabled()
+        if plain():  # the same rows by plain ops, g never doubled (the plain step reads tanh)
+            H = self.hidden_size
+            return torch.cat([t[: 2 * H], t[3 * H :], t[2 * H : 3 * H]])
+        double = double_g if double_g is not None else self._inference()
         return _StepOrder.apply(t, self.hidden_size, 2.0 if double else 1.0)
+
+    def _inference(self) -> bool:
+        """Whether this call takes the no-autograd step (g rows doubled, see the module doc)."""
+        return not (torch.is_grad_enabled() or plain() or self.proj_size)
 
     def projection_params(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self._bind(self.weight_ih), self._bind(self.folded_bias())
@@ -115,6 +151,8 @@ class LSTMCell(Cell):
         into the output and joined with the next x_t into the GEMM's input. Each torch call
         costs ~2.5 µs of dispatch here, more than its arithmetic, so the step is eight."""
         T, B = x.shape[:2]
+        if self.proj_size:
+            return None
         matmul = self._joined_weights(B)
         if matmul is None or not gemm.usable(x):
             return None
@@ -141,29 +179,28 @@ class LSTMCell(Cell):
         return out, (out[-1], m.mul_(-0.5))
 
     def _joined_weights(self, batch: int):
-        """run_padded's [W_ih | W_hh] and bias in step order, reordered for oneDNN; kept
-        until a parameter is replaced or changed in place (its version moves)."""
+        """run_padded's [W_ih | W_hh] and bias in step order, reordered for oneDNN; reused
+        while the weights are *equal* to a snapshot taken when it was built. Why equality,
+        not a key: no key — version counters, data pointers — sees an edit through
+        ``.data``, and a stale weight is a silent wrong answer. Measured at T64-B64-I=H=256
+        inference: the comparison costs ~3% of a forward, a rebuild every call ~12%."""
         params = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        key = (batch, *(None if p is None else _identity(p) for p in params))
         hit = _JOINED.get(self)
-        if (
-            hit is not None
-            and hit[0] == key
-            and all(r() is p for r, p in zip(hit[1], params, strict=True))
-        ):
+        if hit is not None and hit[0] == batch and _equal(hit[1], params):
             return hit[2]
         weight = torch.cat([self._bind(self.weight_ih), self._bind(self.weight_hh)], 1)
         matmul = gemm.step_matmul(weight, self._bind(self.folded_bias()), batch)
-        refs = tuple(_none if p is None else weakref.ref(p) for p in params)
-        _JOINED[self] = (key, refs, matmul)
+        snapshot = tuple(None if p is None else p.detach().clone() for p in params)
+        _JOINED[self] = (batch, snapshot, matmul)
         return matmul
 
     def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:
         w_hh = self.recurrent_weight() if weight_hh is None else weight_hh
-        if not torch.is_grad_enabled():
+        if self._inference():
             return _inference_step(w_hh)
         w_hh_t = w_hh.t()
         H = self.hidden_size
+        w_hr_t = self.weight_hr.t() if self.proj_size else None
 
         def step(xp: torch.Tensor, state: State) -> State:
             h, c = state
@@ -171,6 +208,20 @@ class LSTMCell(Cell):
             ifo, g = gates.split([3 * H, H], 1)
             i, f, o = torch.sigmoid(ifo).chunk(3, 1)
             c = torch.addcmul(f * c, i, torch.tanh(g))
+            h = o * torch.tanh(c)
+            return (h if w_hr_t is None else h.mm(w_hr_t)), c
+
+        return step
+
+    def manual_reference_step(self, weight_hh: torch.Tensor, bias_hh) -> StepFn:
+        """The manual step on its own weights (step order, g rows doubled), in
+        differentiable torch ops: what rnnsuite.bptt recomputes for second derivatives."""
+        w_hh_t = weight_hh.t()
+
+        def step(xp: torch.Tensor, state: State) -> State:
+            h, c = state
+            i, f, o, s = torch.sigmoid(torch.addmm(xp, h, w_hh_t)).chunk(4, 1)
+            c = f * c + i * (2 * s - 1)
             return o * torch.tanh(c), c
 
         return step

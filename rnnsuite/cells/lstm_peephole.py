@@ -21,11 +21,14 @@ class PeepholeLSTMCell(Cell):
     state_size = 2
     hidden_adds_to_projection = True
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
-        super().__init__(input_size, hidden_size, bias)
-        self.weight_ci = nn.Parameter(torch.empty(hidden_size))
-        self.weight_cf = nn.Parameter(torch.empty(hidden_size))
-        self.weight_co = nn.Parameter(torch.empty(hidden_size))
+    #: the diagonal peephole weights; in a network ``weight_ci_l0`` ... like torch's names
+    peephole_names = ("weight_ci", "weight_cf", "weight_co")
+    param_names = (*Cell.param_names, *peephole_names)
+
+    def own_parameters(self) -> None:
+        super().own_parameters()
+        for name in self.peephole_names:
+            setattr(self, name, nn.Parameter(torch.empty(self.hidden_size)))
         self.reset_parameters()  # again, now that the peephole weights exist
 
     def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:

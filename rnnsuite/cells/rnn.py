@@ -16,14 +16,19 @@ class ElmanCell(Cell):
     manual = True
 
     def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        **where: object,
     ) -> None:
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(
                 f"nonlinearity={nonlinearity!r} is not supported; use one of {sorted(NONLINEARITIES)}"
             )
+        super().__init__(input_size, hidden_size, bias, **where)  # type: ignore[arg-type]
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, bias)
 
     def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:
         w_hh_t = (self.recurrent_weight() if weight_hh is None else weight_hh).t()
