@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 
 import pytest
 import torch
@@ -144,3 +145,16 @@ def broken_twin(
 
     Broken.__name__ = Broken.__qualname__ = f"Broken{torch_cls.__name__}"
     return Broken
+
+
+def assert_raises(kind: type[Exception], fn, *args, match: str | None = None) -> Exception:
+    """fn(*args) raises a kind (isinstance, as torch's assertRaises), whose message matches
+    the regex match when given. Anything else, another type included, is an AssertionError
+    (pytest.raises would let another type through as itself)."""
+    try:
+        fn(*args)
+    except Exception as e:
+        assert isinstance(e, kind), f"raised {type(e).__name__}({e}), not {kind.__name__}"
+        assert match is None or re.search(match, str(e)), f"{str(e)!r} !~ {match!r}"
+        return e
+    raise AssertionError(f"raised nothing, not {kind.__name__}")
