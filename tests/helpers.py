@@ -80,7 +80,8 @@ TWINS = {nn.RNN: "RNN", nn.LSTM: "LSTM", nn.GRU: "GRU"}
 # RNNSUITE_TWIN_SELFCHECK=torch makes twin_class() hand back torch's own class: the harnesses
 # then compare torch with itself and must pass. That proves the harness (its samples, weight
 # copy, comparisons and ports), apart from the twins:
-#   RNNSUITE_TWIN_SELFCHECK=torch pytest -q tests/test_torch_module_db.py tests/test_torch_rnn_port.py
+#   RNNSUITE_TWIN_SELFCHECK=torch pytest -q tests/test_torch_module_db.py \
+#       tests/test_torch_rnn_port.py
 SELFCHECK_ENV = "RNNSUITE_TWIN_SELFCHECK"
 
 
@@ -147,12 +148,12 @@ def broken_twin(
     return Broken
 
 
-def assert_raises(kind: type[Exception], fn, *args, match: str | None = None) -> Exception:
-    """fn(*args) raises a kind (isinstance, as torch's assertRaises), whose message matches
-    the regex match when given. Anything else, another type included, is an AssertionError
-    (pytest.raises would let another type through as itself)."""
+def assert_raises(kind: type[Exception], fn, *args, match: str | None = None, **kwargs):
+    """fn(*args, **kwargs) raises a kind (isinstance, as torch's assertRaises), with a message
+    that matches the regex match when given. Anything else, another type included, is an
+    AssertionError (pytest.raises would let another type through as itself)."""
     try:
-        fn(*args)
+        fn(*args, **kwargs)
     except Exception as e:
         assert isinstance(e, kind), f"raised {type(e).__name__}({e}), not {kind.__name__}"
         assert match is None or re.search(match, str(e)), f"{str(e)!r} !~ {match!r}"

@@ -141,18 +141,28 @@ def _compare_cpu_and_twin(module, kwargs: dict, data: dict, extra: dict) -> None
         assert_equal(got[key], want[key], atol=5e-5, rtol=0)
 
 
+def _cpu_vs_twin(dropout: float) -> None:
+    torch.manual_seed(0)
+    for module, *flags, proj in _cudnn_cases():
+        _compare_cpu_and_twin(module, *_cudnn_case(module, *flags, proj), {"dropout": dropout})
+    for nonlinearity, bias in itertools.product(("tanh", "relu"), (True, False)):
+        kwargs, data = _cudnn_case(nn.RNN, bias, False, False, True, False, False, 0)
+        _compare_cpu_and_twin(nn.RNN, kwargs, data, {"nonlinearity": nonlinearity})
+
+
 def test_RNN_cpu_vs_cudnn_no_dropout():
     """CUDA-only in torch (built-in on CPU vs cuDNN); here the built-in on CPU vs the scratch
     twin, every case of torch's grid (bias, bidirectional, batch_first, contiguous or not,
     padded or packed with lengths as a list or a tensor; LSTM also with projections; RNN also
     relu and tanh), float64, torch's tolerance (atol 5e-5): outputs, final states, and the
     gradients of input, initial states and every weight."""
-    torch.manual_seed(0)
-    for module, *flags, proj in _cudnn_cases():
-        _compare_cpu_and_twin(module, *_cudnn_case(module, *flags, proj), {"dropout": 0})
-    for nonlinearity, bias in itertools.product(("tanh", "relu"), (True, False)):
-        kwargs, data = _cudnn_case(nn.RNN, bias, False, False, True, False, False, 0)
-        _compare_cpu_and_twin(nn.RNN, kwargs, data, {"nonlinearity": nonlinearity})
+    _cpu_vs_twin(0)
+
+
+def test_RNN_cpu_vs_cudnn_with_dropout():
+    """As above with dropout=1 in train mode, the one dropout besides 0 whose result is fixed
+    (every unit between the layers dropped), so torch compares it too."""
+    _cpu_vs_twin(1)
 
 
 # --- dropout -------------------------------------------------------------------------------
@@ -421,6 +431,12 @@ def test_projections_lstm_args_check():
         model = twin_class(nn.LSTM)(3, 5, 2, proj_size=2)
         state = (torch.randn(h_shape), torch.randn(c_shape))
         assert_raises(RuntimeError, model, torch.randn(input_shape), state)
+
+
+def test_projections_errors_on_gru_and_rnn():
+    for mode in (nn.RNN, nn.GRU):
+        message = "proj_size argument is only supported for LSTM, not RNN or GRU"
+        assert_raises(ValueError, twin_class(mode), 30, 20, 2, match=message, proj_size=10)
 
 
 def test_cudnn_forward_exception():
