@@ -112,12 +112,14 @@ def _errors_as(kind: type[Exception] | None):
         raise kind(str(e)) from e
 
 
-def _perturb(out, shift: float, grad_scale: float):
-    """out + shift, with its gradient scaled by grad_scale (PackedSequence: its data)."""
+def _perturb(out, shift: float, grad_scale: float, curve: float = 0.0):
+    """out + shift, with its gradient scaled by grad_scale, and curve * (out - out)²: zero in
+    value and first derivative, 2 * curve in second derivative (PackedSequence: its data)."""
     if isinstance(out, PackedSequence):
-        data = _perturb(out.data, shift, grad_scale)
+        data = _perturb(out.data, shift, grad_scale, curve)
         return PackedSequence(data, out.batch_sizes, out.sorted_indices, out.unsorted_indices)
-    return out + (out - out.detach()) * (grad_scale - 1.0) + shift
+    delta = out - out.detach()
+    return out + delta * (grad_scale - 1.0) + curve * delta * delta + shift
 
 
 def broken_twin(
@@ -126,11 +128,13 @@ def broken_twin(
     shift: float = 0.0,
     state_shift: float = 0.0,
     grad_scale: float = 1.0,
+    curve: float = 0.0,
     errors_as: type[Exception] | None = None,
 ) -> type:
     """A subclass of torch_cls that is wrong on purpose, to show that a harness can fail:
     output moved by shift, final states by state_shift, the output's gradient scaled by
-    grad_scale, or its errors (construction and forward) re-raised as errors_as."""
+    grad_scale, its second derivative moved by curve (value and gradient right), or its errors
+    (construction and forward) re-raised as errors_as."""
 
     class Broken(torch_cls):
         def __init__(self, *args, **kwargs):
@@ -142,7 +146,7 @@ def broken_twin(
                 out, state = super().forward(input, hx)
             moved = tuple(_perturb(s, state_shift, 1.0) for s in as_tuple(state))
             state = moved if isinstance(state, tuple) else moved[0]
-            return _perturb(out, shift, grad_scale), state
+            return _perturb(out, shift, grad_scale, curve), state
 
     Broken.__name__ = Broken.__qualname__ = f"Broken{torch_cls.__name__}"
     return Broken

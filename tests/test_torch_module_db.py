@@ -206,21 +206,30 @@ def _data(out) -> Tensor:
     return out.data if isinstance(out, PackedSequence) else out
 
 
-def _backward(out, state) -> None:
+def _loss(out, state) -> Tensor:
     """The same fixed random loss on both sides: weighted sums of output and states."""
     gen = torch.Generator().manual_seed(123)
     parts = [_data(out), *as_tuple(state)]
-    loss = sum((t * torch.randn(t.shape, generator=gen, dtype=t.dtype)).sum() for t in parts)
-    loss.backward()
+    return sum((t * torch.randn(t.shape, generator=gen, dtype=t.dtype)).sum() for t in parts)
 
 
-def check_sample(ref_cls, twin_cls, sample: ModuleInput, dtype, training: bool) -> None:
-    """The twin equals the built-in on one sample: forward, then every gradient."""
+def _backward(out, state) -> None:
+    _loss(out, state).backward()
+
+
+def _pair(ref_cls, twin_cls, sample: ModuleInput, dtype, training: bool):
+    """The built-in with its initial weights, and the twin with the built-in's."""
     torch.manual_seed(WEIGHT_SEED)
     ref = _build(ref_cls, sample, dtype, training)
     twin = _build(twin_cls, sample, dtype, training)
     twin.load_state_dict(ref.state_dict(), strict=True)
     ref.load_state_dict(twin.state_dict(), strict=True)  # and back: same keys and shapes
+    return ref, twin
+
+
+def check_sample(ref_cls, twin_cls, sample: ModuleInput, dtype, training: bool) -> None:
+    """The twin equals the built-in on one sample: forward, then every gradient."""
+    ref, twin = _pair(ref_cls, twin_cls, sample, dtype, training)
 
     ref_args, ref_out, ref_state = _forward(ref, sample)
     twin_args, twin_out, twin_state = _forward(twin, sample)
@@ -240,6 +249,41 @@ def check_sample(ref_cls, twin_cls, sample: ModuleInput, dtype, training: bool) 
 @pytest.mark.parametrize(("cls", "dtype", "training", "index"), list(_cases()))
 def test_sample_matches_builtin(cls, dtype, training, index):
     check_sample(cls, twin_class(cls), samples(cls, dtype, training)[index], dtype, training)
+
+
+def _penalty_backward(module: nn.Module, sample: ModuleInput):
+    """A gradient penalty: the loss's gradient (create_graph=True) by parameters and inputs,
+    its squared norm, and that norm's own gradient; what second derivatives give."""
+    args, out, state = _forward(module, sample)
+    named = dict(module.named_parameters())
+    wrt = [*named.values(), *_leaves(args)]
+    grads = torch.autograd.grad(_loss(out, state), wrt, create_graph=True, allow_unused=True)
+    penalty = sum((g * g).sum() for g in grads if g is not None)
+    penalty.backward()
+    return penalty.detach(), {n: p.grad for n, p in named.items()}, [t.grad for t in _leaves(args)]
+
+
+def check_second_order(ref_cls, twin_cls, sample: ModuleInput) -> None:
+    """Second derivatives (float64, train): the twin's gradient penalty and its gradients by
+    parameter and by input equal the built-in's."""
+    ref, twin = _pair(ref_cls, twin_cls, sample, torch.float64, True)
+    want, got = _penalty_backward(ref, sample), _penalty_backward(twin, sample)
+    for what, a, b in zip(("penalty", "parameter grads", "input grads"), got, want, strict=True):
+        _close(a, b, torch.float64, f"second order, {what}")
+
+
+def _second_order_cases():
+    for cls in TWINS:
+        for i, s in enumerate(samples(cls, torch.float64, True)):
+            label = "-".join(sorted(tags(s)))
+            yield pytest.param(cls, i, id=f"{cls.__name__}-{i}-{label}")
+
+
+@pytest.mark.parametrize(("cls", "index"), list(_second_order_cases()))
+def test_sample_second_derivatives_match_builtin(cls, index):
+    """Not in the acceptance's module_db clause, but in the issue: create_graph=True must give
+    correct second derivatives, on every option the samples cover (packed, proj_size, ...)."""
+    check_second_order(cls, twin_class(cls), samples(cls, torch.float64, True)[index])
 
 
 def test_samples_cover_what_the_acceptance_names():
@@ -319,6 +363,17 @@ def test_harness_fails_on_every_sample_with_a_broken_twin(cls, broken, dtype):
             continue
         passed.append(i)
     assert not passed, f"the harness let a broken twin through on samples {passed}"
+
+
+@pytest.mark.parametrize("cls", list(TWINS))
+def test_second_order_harness_fails_where_first_order_cannot_see(cls):
+    """A twin right in value and gradient but wrong in curvature: check_sample passes it and
+    check_second_order fails it, on every sample."""
+    twin = broken_twin(cls, curve=0.5)
+    for sample in samples(cls, torch.float64, True):
+        check_sample(cls, twin, sample, torch.float64, True)
+        with pytest.raises(AssertionError):
+            check_second_order(cls, twin, sample)
 
 
 @pytest.mark.parametrize("cls", list(TWINS))
