@@ -38,6 +38,8 @@ of another type) and demand that it fails on every sample.
 from __future__ import annotations
 
 import functools
+import io
+import itertools
 
 import pytest
 import torch
@@ -297,6 +299,146 @@ def test_samples_cover_what_the_acceptance_names():
             need |= {"relu", "tanh"} if cls is nn.RNN else set()
             need |= set() if training else {"dropout"}
             assert need <= seen, f"{cls.__name__}: no sample with {need - seen}"
+
+
+# --- torch's generic module checks (TestModule in torch's test/test_modules.py) -----------
+# Run on the twin over the same samples, the packed ones left out (TestModule never gets
+# packed samples: it does not ask for them, and its input-walking helpers rebuild tuples,
+# which a PackedSequence is). Not ported: test_grad / test_gradgrad (gradcheck over inputs and
+# parameters), since check_sample and check_second_order already hold first and second
+# derivatives to the built-in's at 1e-10; and the CUDA-only or irrelevant ones (cpu_gpu_parity,
+# multiple_device_transfer, memory_format, check_inplace).
+
+
+def _params_are(module: nn.Module, dtype) -> None:
+    for name, t in [*module.named_parameters(), *module.named_buffers()]:
+        assert t.device == torch.device("cpu"), f"{name} is on {t.device}"
+        assert not t.dtype.is_floating_point or t.dtype == dtype, f"{name} is {t.dtype}"
+
+
+def check_forward(ref_cls, twin_cls, sample: ModuleInput, dtype, training: bool) -> None:
+    """test_forward: the sample's reference_fn (unbatched = batched of one, squeezed) agrees,
+    and .float() / .double() leave every parameter in that dtype."""
+    module = _build(twin_cls, sample, dtype, training)
+    args = _fresh(sample.forward_input.args)
+    if sample.reference_fn is not None:
+        _close(module(*args), sample.reference_fn(module, *args), dtype, "reference_fn")
+    (module.float if dtype == torch.float32 else module.double)()
+    module(*args)
+    _params_are(module, dtype)
+
+
+def check_factory_kwargs(ref_cls, twin_cls, sample: ModuleInput, dtype, training: bool) -> None:
+    """test_factory_kwargs: device= and dtype= at construction place every parameter."""
+    c = sample.constructor_input
+    _params_are(twin_cls(*c.args, **c.kwargs, device="cpu", dtype=dtype).train(training), dtype)
+
+
+def check_repr(ref_cls, twin_cls, sample: ModuleInput, dtype, training: bool) -> None:
+    """test_repr asks only that repr and str work; a drop-in's must also read as torch's."""
+    twin, ref = (_build(cls, sample, dtype, training) for cls in (twin_cls, ref_cls))
+    assert (repr(twin), str(twin)) == (repr(ref), str(ref))
+
+
+def check_pickle(ref_cls, twin_cls, sample: ModuleInput, dtype, training: bool) -> None:
+    """test_pickle: torch.save / torch.load of the module gives the same output."""
+    module = _build(twin_cls, sample, dtype, training)
+    args = _fresh(sample.forward_input.args)
+    buf = io.BytesIO()
+    torch.save(module, buf)
+    buf.seek(0)
+    _close(torch.load(buf, weights_only=False)(*args), module(*args), dtype, "after pickling")
+
+
+def _non_contiguous(x):
+    """Same values, not contiguous (torch's way: every other element of a repeat)."""
+    if isinstance(x, Tensor):
+        return torch.repeat_interleave(x.detach(), 2, dim=-1)[..., ::2].requires_grad_(True)
+    return tuple(_non_contiguous(t) for t in x) if isinstance(x, tuple) else x
+
+
+def _run_with_grads(module: nn.Module, args):
+    module.zero_grad()
+    out, state = module(*args)
+    _backward(out, state)
+    grads = [p.grad for p in module.parameters()]
+    return (out, state), [t.grad for t in _leaves(args)], grads
+
+
+def check_non_contiguous(ref_cls, twin_cls, sample: ModuleInput, dtype, training: bool) -> None:
+    """test_non_contiguous_tensors: non-contiguous inputs give the same outputs and gradients
+    (torch's atol 1e-4 on input gradients)."""
+    module = _build(twin_cls, sample, dtype, training)
+    args = _fresh(sample.forward_input.args)
+    want = _run_with_grads(module, args)
+    got = _run_with_grads(module, _non_contiguous(args))
+    _close(got[0], want[0], dtype, "output")
+    torch.testing.assert_close(got[1], want[1], atol=1e-4, rtol=0, msg="input grads")
+    _close(got[2], want[2], dtype, "parameter grads")
+
+
+GENERIC = [check_forward, check_factory_kwargs, check_repr, check_pickle, check_non_contiguous]
+
+
+def _generic_cases():
+    for check, cls, dtype, training in itertools.product(GENERIC, TWINS, DTYPES, (True, False)):
+        name = f"{check.__name__[6:]}-{cls.__name__}-{str(dtype)[6:]}-{'train' if training else 'eval'}"
+        yield pytest.param(check, cls, dtype, training, id=name)
+
+
+@pytest.mark.parametrize(("check", "cls", "dtype", "training"), list(_generic_cases()))
+def test_torch_generic_module_check(check, cls, dtype, training):
+    for sample in samples(cls, dtype, training):
+        if not isinstance(sample.forward_input.args[0], PackedSequence):
+            check(cls, twin_class(cls), sample, dtype, training)
+
+
+class _UnbatchedOff(nn.LSTM):
+    def forward(self, input, hx=None):
+        out, state = super().forward(input, hx)
+        return (out + 1e-3 if input.dim() == 2 else out), state
+
+
+class _IgnoresDtype(nn.LSTM):
+    def __init__(self, *args, dtype=None, device=None, **kwargs):
+        super().__init__(*args, **kwargs)
+
+
+class _OwnRepr(nn.LSTM):
+    def extra_repr(self) -> str:
+        return super().extra_repr().replace(", ", ",")
+
+
+class _LoadsOff(nn.LSTM):
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        with torch.no_grad():
+            self.weight_ih_l0.add_(1e-3)
+
+
+class _NonContiguousOff(nn.LSTM):
+    def forward(self, input, hx=None):
+        out, state = super().forward(input, hx)
+        return (out if input.is_contiguous() else out + 1e-3), state
+
+
+@pytest.mark.parametrize(
+    ("check", "twin"),
+    [
+        (check_forward, _UnbatchedOff),
+        (check_factory_kwargs, _IgnoresDtype),
+        (check_repr, _OwnRepr),
+        (check_pickle, _LoadsOff),
+        (check_non_contiguous, _NonContiguousOff),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_generic_checks_fail_on_a_broken_twin(check, twin):
+    """Each generic check fails the LSTM twin broken in what it checks (float64, train)."""
+    plain = [s for s in samples(nn.LSTM, torch.float64, True) if "packed" not in tags(s)]
+    with pytest.raises(AssertionError):
+        for sample in plain:
+            check(nn.LSTM, twin, sample, torch.float64, True)
 
 
 # --- error inputs --------------------------------------------------------------------------
