@@ -24,6 +24,11 @@ What torch 2.13's samples hold, and what this file adds ("extra" below):
   train-mode dropout is checked by what it must do in test_torch_rnn_port.py (test_RNN_dropout
   and the others ported from torch).
 
+Two more on the same samples: second derivatives (a gradient penalty's gradients, float64,
+train mode) equal the built-in's, since the issue asks create_graph=True to be right; and
+torch's generic TestModule checks (test/test_modules.py: forward against reference_fn,
+factory kwargs, repr, pickle, non-contiguous inputs), on torch's own samples.
+
 Every error input of module_error_inputs_func must raise on the twin an exception of the type
 torch's entry names (isinstance, as torch's own test_errors checks): test_error_input_type.
 The entry's error_regex is checked too, in its own test (test_error_input_message), so that a
@@ -31,8 +36,9 @@ right type with another message is told apart from a wrong type.
 
 The harness proves itself twice: RNNSUITE_TWIN_SELFCHECK=torch (see helpers.SELFCHECK_ENV)
 runs the whole file with torch's classes as the twins, and must pass; and the tests at the
-end give it twins broken on purpose (output off by 1e-3, states off, gradients scaled, errors
-of another type) and demand that it fails on every sample.
+end give it twins broken on purpose (output off by 1e-3, states off, gradients scaled, second
+derivatives off, errors of another type, and one break per generic check) and demand that it
+fails: on every sample, for the parity and second-order checks.
 """
 
 from __future__ import annotations
@@ -152,7 +158,7 @@ def tags(sample: ModuleInput) -> set[str]:
     kw = sample.constructor_input.kwargs
     out = {kind, "state" if len(args) > 1 else "no-state"}
     out |= {k for k in ("bias", "batch_first", "bidirectional") if kw.get(k, k == "bias")}
-    out |= {f"{k}" for k in ("proj_size", "dropout") if kw.get(k)}
+    out |= {k for k in ("proj_size", "dropout") if kw.get(k)}
     if kw.get("nonlinearity"):
         out.add(kw["nonlinearity"])
     return out
