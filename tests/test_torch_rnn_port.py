@@ -353,16 +353,18 @@ def _gradcheck_rnn(mod, inp) -> None:
     gradgradcheck(flat_out, inp, check_batched_grad=False)
 
 
-def test_LSTM_grad_and_gradgrad():
+def _grad_and_gradgrad(mode) -> None:
     inp = torch.rand(1, 3, 4, dtype=torch.float64, requires_grad=True)
     for bias in (True, False):
-        _gradcheck_rnn(twin_class(nn.LSTM)(4, 4, bias=bias).double(), inp)
+        _gradcheck_rnn(twin_class(mode)(4, 4, bias=bias).double(), inp)
+
+
+def test_LSTM_grad_and_gradgrad():
+    _grad_and_gradgrad(nn.LSTM)
 
 
 def test_GRU_grad_and_gradgrad():
-    inp = torch.rand(1, 3, 4, dtype=torch.float64, requires_grad=True)
-    for bias in (True, False):
-        _gradcheck_rnn(twin_class(nn.GRU)(4, 4, bias=bias).double(), inp)
+    _grad_and_gradgrad(nn.GRU)
 
 
 # --- empty and wrong inputs ----------------------------------------------------------------
