@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+
+import pytest
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
@@ -72,3 +77,98 @@ def assert_results_close(got, want, tol: float) -> None:
         else:
             for u, v in zip(as_tuple(a), as_tuple(b), strict=True):
                 torch.testing.assert_close(u, v, rtol=tol, atol=tol)
+
+
+# --- drop-in twins: where the harnesses get them, and broken ones that prove the harnesses -----
+
+# The torch class each drop-in twin replaces, and the twin's name in rnnsuite. The two
+# harnesses (test_torch_module_db.py, test_torch_rnn_port.py) take every twin from
+# twin_class(), and from nowhere else.
+TWINS = {nn.RNN: "RNN", nn.LSTM: "LSTM", nn.GRU: "GRU"}
+
+# RNNSUITE_TWIN_SELFCHECK=torch makes twin_class() hand back torch's own class: the harnesses
+# then compare torch with itself and must pass. That proves the harness (its samples, weight
+# copy, comparisons and ports), apart from the twins:
+#   RNNSUITE_TWIN_SELFCHECK=torch pytest -q tests/test_torch_module_db.py \
+#       tests/test_torch_rnn_port.py
+SELFCHECK_ENV = "RNNSUITE_TWIN_SELFCHECK"
+
+
+def twin_class(torch_cls: type) -> type:
+    """The drop-in twin of torch_cls (rnnsuite.RNN, .LSTM or .GRU); see SELFCHECK_ENV."""
+    mode = os.environ.get(SELFCHECK_ENV, "")
+    if mode == "torch":
+        return torch_cls
+    if mode:
+        raise ValueError(
+            f"{SELFCHECK_ENV}={mode!r}: the only value is 'torch'; unset it to test rnnsuite"
+        )
+    name = TWINS[torch_cls]
+    twin = getattr(rnnsuite, name, None)
+    if twin is None:
+        pytest.fail(f"rnnsuite.{name} does not exist: the drop-in twin of nn.{name} is missing")
+    return twin
+
+
+@contextlib.contextmanager
+def _errors_as(kind: type[Exception] | None):
+    """Re-raise RuntimeError / TypeError / ValueError as kind (None: leave them alone)."""
+    try:
+        yield
+    except (RuntimeError, TypeError, ValueError) as e:
+        if kind is None or isinstance(e, kind):
+            raise
+        raise kind(str(e)) from e
+
+
+def _perturb(out, shift: float, grad_scale: float, curve: float = 0.0):
+    """out + shift, with its gradient scaled by grad_scale, and curve * (out - out)²: zero in
+    value and first derivative, 2 * curve in second derivative (PackedSequence: its data)."""
+    if isinstance(out, PackedSequence):
+        data = _perturb(out.data, shift, grad_scale, curve)
+        return PackedSequence(data, out.batch_sizes, out.sorted_indices, out.unsorted_indices)
+    delta = out - out.detach()
+    return out + delta * (grad_scale - 1.0) + curve * delta * delta + shift
+
+
+def broken_twin(
+    torch_cls: type,
+    *,
+    shift: float = 0.0,
+    state_shift: float = 0.0,
+    grad_scale: float = 1.0,
+    curve: float = 0.0,
+    errors_as: type[Exception] | None = None,
+) -> type:
+    """A subclass of torch_cls that is wrong on purpose, to show that a harness can fail:
+    output moved by shift, final states by state_shift, the output's gradient scaled by
+    grad_scale, its second derivative moved by curve (value and gradient right), or its errors
+    (construction and forward) re-raised as errors_as."""
+
+    class Broken(torch_cls):
+        def __init__(self, *args, **kwargs):
+            with _errors_as(errors_as):
+                super().__init__(*args, **kwargs)
+
+        def forward(self, input, hx=None):
+            with _errors_as(errors_as):
+                out, state = super().forward(input, hx)
+            moved = tuple(_perturb(s, state_shift, 1.0) for s in as_tuple(state))
+            state = moved if isinstance(state, tuple) else moved[0]
+            return _perturb(out, shift, grad_scale, curve), state
+
+    Broken.__name__ = Broken.__qualname__ = f"Broken{torch_cls.__name__}"
+    return Broken
+
+
+def assert_raises(kind: type[Exception], fn, *args, match: str | None = None, **kwargs):
+    """fn(*args, **kwargs) raises a kind (isinstance, as torch's assertRaises), with a message
+    that matches the regex match when given. Anything else, another type included, is an
+    AssertionError (pytest.raises would let another type through as itself)."""
+    try:
+        fn(*args, **kwargs)
+    except Exception as e:
+        assert isinstance(e, kind), f"raised {type(e).__name__}({e}), not {kind.__name__}"
+        assert match is None or re.search(match, str(e)), f"{str(e)!r} !~ {match!r}"
+        return e
+    raise AssertionError(f"raised nothing, not {kind.__name__}")
