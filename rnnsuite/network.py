@@ -275,6 +275,7 @@ class PeepholeLSTM(_LSTMKind):
 
     arch = "lstm_peephole"
     cell_type = PeepholeLSTMCell
+    _peepholes_ready = False  # RNNBase.__init__'s own reset_parameters() draws nothing
 
     def __init__(self, *args, **kwargs) -> None:
         _scratch_only_init(self, "LSTM", args, kwargs)
@@ -287,8 +288,24 @@ class PeepholeLSTM(_LSTMKind):
             names.extend(extra)
             self._flat_weights_names.extend(extra)
         self._init_flat_weights()
+        self._peepholes_ready = True
         self.reset_parameters()
         self._make_layers()
+
+    def reset_parameters(self) -> None:
+        """U(±1/√H) in the order the cells drew before the twins existed, so that a seed
+        gives the weights the committed runs were made with: per layer-direction (forward
+        before reverse), the matrices and biases, then all of them again with the peepholes."""
+        if not self._peepholes_ready:
+            return
+        bound = 1.0 / self.hidden_size**0.5 if self.hidden_size > 0 else 0.0
+        for names in self._all_weights:
+            peep = tuple(
+                p + names[0].removeprefix("weight_ih") for p in self.cell_type.peephole_names
+            )
+            base = [n for n in names if n not in peep]
+            for name in [*base, *names]:
+                nn.init.uniform_(getattr(self, name), -bound, bound)
 
 
 class ChoGRU(ScratchRNNBase):

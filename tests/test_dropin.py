@@ -276,3 +276,32 @@ def test_jit_trace_and_export(arch):
 def test_repr_is_torchs():
     ref, twin = _pair("lstm", num_layers=2, bidirectional=True)
     assert repr(twin) == repr(ref) == "LSTM(3, 4, num_layers=2, bidirectional=True)"
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_a_seeded_peephole_lstm_draws_the_weights_it_drew_before_the_twins(bias, bidirectional):
+    """Same seed, same weights: the committed runs (the Element-Research peephole recipe, the
+    gate's deterministic cells) were made when each layer-direction's cell drew its own
+    parameters — U(±1/√H) over (weight_ih, weight_hh[, bias_ih, bias_hh]), then over all of
+    them again with the three peepholes — layer by layer, forward before reverse."""
+    H, layers = 5, 2
+    torch.manual_seed(3)
+    m = rnnsuite.build(
+        "lstm_peephole", input_size=3, hidden_size=H, num_layers=layers,
+        bidirectional=bidirectional, bias=bias,
+    )  # fmt: skip
+    torch.manual_seed(3)
+    bound = H**-0.5
+    dirs = 2 if bidirectional else 1
+    for k in range(layers):
+        size_in = 3 if k == 0 else H * dirs
+        for sfx in ("", "_reverse")[:dirs]:
+            shapes = [("weight_ih", (4 * H, size_in)), ("weight_hh", (4 * H, H))]
+            shapes += [("bias_ih", (4 * H,)), ("bias_hh", (4 * H,))] if bias else []
+            peep = [(n, (H,)) for n in ("weight_ci", "weight_cf", "weight_co")]
+            for _ in shapes:  # the cell's first draw, before its peepholes existed
+                torch.empty(_[1]).uniform_(-bound, bound)
+            for name, shape in shapes + peep:
+                want = torch.empty(shape).uniform_(-bound, bound)
+                assert torch.equal(getattr(m, f"{name}_l{k}{sfx}").detach(), want), name
