@@ -38,16 +38,14 @@ try:
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backport
     import tomli as tomllib  # type: ignore[no-redef]
 
-import rnnsuite
-
+from . import archs
 from .kexpr import KExprError, parse
 
 MATRIX_DIR = Path(__file__).parent / "matrices"
 
-# The recurrent architectures of rnnsuite's registry, plus a causal Transformer
-# encoder baseline (nn.TransformerEncoder; built-in only, see impls.build_transformer).
-TRANSFORMER = "transformer"
-ARCHS: tuple[str, ...] = (*rnnsuite.ARCHITECTURES, TRANSFORMER)
+# The recurrent architectures of rnnsuite's registry, plus the bench's baselines (see
+# bench/archs.py).
+ARCHS: tuple[str, ...] = archs.NAMES
 IMPLS = ("scratch", "scratch_torch", "builtin", "compiled")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 INPUTS = ("padded", "packed")

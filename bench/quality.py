@@ -24,7 +24,7 @@ try:
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backport
     import tomli as tomllib  # type: ignore[no-redef]
 
-from . import kexpr
+from . import archs, kexpr
 from .failures import console_reason, failure_fields
 from .interrupt import critical
 from .provenance import collect, injections, now_iso
@@ -74,10 +74,8 @@ def validate(m: dict[str, Any], source: str) -> dict[str, Any]:
     tasks = m.get("tasks")
     if not isinstance(tasks, dict) or not tasks:
         raise err("tasks", "must define at least one [tasks.<name>] table")
-    from rnnsuite.registry import ARCHITECTURES
-
     known = {
-        "arch": set(ARCHITECTURES) | {"transformer"},
+        "arch": set(archs.NAMES),
         "impl": {"scratch", "builtin"},
         "reg": {"none", "dropout", "awd"},
         "input": {"padded", "packed"},
@@ -521,9 +519,13 @@ def _seed_means(rows: list[dict]) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in by.items()}
 
 
+def _is_baseline_cell(cell_id: str) -> bool:
+    return any(f"arch={a}" in cell_id.split("/") for a in archs.BASELINES)
+
+
 def _transformer_finding(task: str, t: dict, rows: list[dict], goal: str) -> list[str]:
     means = _seed_means(rows)
-    tr = {k: v for k, v in means.items() if "arch=transformer" in k.split("/")}
+    tr = {k: v for k, v in means.items() if _is_baseline_cell(k)}
     rnn = {k: v for k, v in means.items() if k not in tr}
     if not tr or not rnn:
         return []
