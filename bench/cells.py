@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import archs
+from .axes import CELL_KEYS, DEVICES, FIELDS, SETTING_KEYS, Matrix, MatrixError
 from .kexpr import parse
-from .matrix import CELL_KEYS, FIELDS, SETTING_KEYS, Matrix, MatrixError
 
 _FIX = 'use {fix} for it, or add exclude = ["{expr}"] to the block'
 
@@ -276,8 +276,6 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_devices(text: str) -> list[str]:
-    from .matrix import DEVICES
-
     devs = [d.strip() for d in text.split(",") if d.strip()]
     bad = [d for d in devs if d not in DEVICES]
     if not devs or bad:
