@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import archs
+from .study import StudyError
 
 # The recurrent architectures of rnnsuite's registry, plus the bench's baselines (see
 # bench/archs.py).
@@ -73,7 +74,7 @@ _SPEC = re.compile(r"^T(\d+)-B(\d+)-I(\d+)-H(\d+)$")
 _SIZE_LIMIT = {"T": 100_000, "B": 65_536, "I": 65_536, "H": 65_536}
 
 
-class MatrixError(ValueError):
+class MatrixError(StudyError):
     """A matrix file that cannot be used; the message names the file and the key."""
 
     def __init__(self, source: str, key: str, message: str) -> None:

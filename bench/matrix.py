@@ -32,11 +32,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backport
-    import tomli as tomllib  # type: ignore[no-redef]
-
 from .axes import (  # the matrix language; re-exported as this module's public names
     ARCHS,
     BLOCK_KEYS,
@@ -60,6 +55,7 @@ from .axes import (  # the matrix language; re-exported as this module's public 
 )
 from .cells import expand
 from .kexpr import KExprError, parse
+from .study.source import parse_toml
 
 MATRIX_DIR = Path(__file__).parent / "matrices"
 
@@ -92,10 +88,7 @@ def load(name_or_path: str) -> Matrix:
 
 
 def loads(text: str, source: str = "<matrix>", path: Path | None = None) -> Matrix:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise MatrixError(source, "", f"not valid TOML: {e}") from None
+    data = parse_toml(text, source, lambda message: MatrixError(source, "", message))
     return _validate(data, source, path, text)
 
 

@@ -19,17 +19,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backport
-    import tomli as tomllib  # type: ignore[no-redef]
-
 from . import archs, kexpr
 from .failures import console_reason, failure_fields
 from .interrupt import critical
 from .provenance import collect, injections, now_iso
 from .results import ResultStore, atomic_write_text, check_run_id, mkdir
 from .schema import SCHEMA
+from .study import StudyError, read_toml
 
 MATRIX = Path(__file__).with_name("matrices") / "quality.toml"
 AXES = ("arch", "impl", "layers", "reg", "input", "decoder")
@@ -39,7 +35,7 @@ LOOPS = ("human_numbers", "time_machine", "ag_news", "translation", "ptb")
 GOALS = ("max", "min")
 
 
-class QualityError(ValueError):
+class QualityError(StudyError):
     """A malformed quality matrix; the message names the file and key."""
 
 
@@ -47,13 +43,7 @@ class QualityError(ValueError):
 def load_matrix(path: Path | str = MATRIX) -> dict[str, Any]:
     """Read and validate a quality matrix (unknown axis, value or loop → QualityError)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            m = tomllib.load(fh)
-    except FileNotFoundError:
-        raise QualityError(f"{path}: no such matrix file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise QualityError(f"{path}: not valid TOML: {e}") from None
+    m = read_toml(path, error=lambda message: QualityError(f"{path}: {message}"))
     return validate(m, str(path))
 
 
