@@ -96,90 +96,18 @@ def _validate(data: dict[str, Any], source: str, path: Path | None, text: str) -
     def err(key: str, message: str) -> MatrixError:
         return MatrixError(source, key, message)
 
-    if not data:  # a default one-cell matrix would hide a truncated or misnamed file
-        raise err(
-            "",
-            "empty matrix file (no keys): a matrix needs [axes] or [[blocks]], as in "
-            f"{MATRIX_DIR / 'quick.toml'}",
-        )
-    if data.get("kind") == "recipes":
-        raise err(
-            "kind",
-            "a recipe matrix, not a throughput one: run it with "
-            "`python -m bench reproduce` (or `nox -s reproduce`)",
-        )
-    if data.get("kind") == "quality":
-        raise err(
-            "kind",
-            "a quality matrix, not a throughput one: run it with "
-            "`python -m bench quality` (or `nox -s quality`)",
-        )
-    unknown = set(data) - set(TOP_KEYS)
-    if unknown:
-        raise err(sorted(unknown)[0], f"unknown top-level key; known keys: {', '.join(TOP_KEYS)}")
+    _check_kind(data, err)
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str) or not re.fullmatch(r"[\w.\-]+", name):
         raise err("name", f"must be a simple name (letters, digits, _ . -), got {name!r}")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise err("description", "must be a string")
-
     seeds = _seeds(data.get("seeds", [0]), "seeds", err)
-
-    sizes: dict[str, Size] = {}
-    raw_sizes = data.get("sizes", {})
-    if not isinstance(raw_sizes, dict):
-        raise err("sizes", "must be a table of name = { T = .., B = .., I = .., H = .. }")
-    for sname, dims in raw_sizes.items():
-        try:
-            sizes[sname] = checked_size(sname, dims)
-        except ValueError as e:
-            raise err(f"sizes.{sname}", str(e)) from None
-
+    sizes = _sizes(data.get("sizes", {}), err)
     top_fixed = _fixed(data.get("fixed", {}), "fixed", sizes, err)
     top_exclude = _excludes(data.get("exclude", []), "exclude", err)
-
-    if "blocks" in data and "axes" in data:
-        raise err("axes", "use either a top-level [axes] table or [[blocks]], not both")
-    blocks: list[Block] = []
-    if "blocks" in data:
-        raw_blocks = data["blocks"]
-        if not isinstance(raw_blocks, list) or not raw_blocks:
-            raise err("blocks", "must be a non-empty array of tables ([[blocks]])")
-        for n, raw in enumerate(raw_blocks):
-            key = f"blocks[{n}]"
-            if not isinstance(raw, dict):
-                raise err(key, "must be a table")
-            bad = set(raw) - set(BLOCK_KEYS)
-            if bad:
-                raise err(
-                    f"{key}.{sorted(bad)[0]}",
-                    f"unknown block key; known: {', '.join(BLOCK_KEYS)} (axes go under axes)",
-                )
-            bname = raw.get("name", f"block{n}")
-            if not isinstance(bname, str) or not re.fullmatch(r"[\w.\-]+", bname):
-                raise err(f"{key}.name", f"must be a simple name, got {bname!r}")
-            own_fixed = _fixed(raw.get("fixed", {}), f"{key}.fixed", sizes, err)
-            axes = _axes(raw.get("axes", {}), f"{key}.axes", sizes, err)
-            both = set(own_fixed) & set(axes)
-            if both:
-                raise err(f"{key}.axes.{sorted(both)[0]}", "is both an axis and a fixed value")
-            # A block's axes override top-level fixed values of the same key.
-            fixed = {k: v for k, v in {**top_fixed, **own_fixed}.items() if k not in axes}
-            excl = _excludes(raw.get("exclude", []), f"{key}.exclude", err)
-            bseeds = _seeds(raw["seeds"], f"{key}.seeds", err) if "seeds" in raw else None
-            blocks.append(Block(bname, key, axes, fixed, excl, bseeds))
-    else:
-        axes = _axes(data.get("axes", {}), "axes", sizes, err)
-        both = set(top_fixed) & set(axes)
-        if both:
-            raise err(f"axes.{sorted(both)[0]}", "is both an axis and a fixed value")
-        blocks.append(Block("main", "axes", axes, top_fixed))
-    names = [b.name for b in blocks]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise err("blocks", f"block names must be unique; repeated: {', '.join(sorted(dup))}")
-
+    blocks = _blocks(data, top_fixed, sizes, err)
     matrix = Matrix(
         name=name,
         source=source,
@@ -191,20 +119,100 @@ def _validate(data: dict[str, Any], source: str, path: Path | None, text: str) -
         exclude=top_exclude,
         text="",
     )
-    # Empty products are found by expanding: every block must yield a cell.
-    for b in blocks:
+    _check_products(matrix, err)
+    return Matrix(**{**matrix.__dict__, "text": text})
+
+
+def _check_kind(data: dict[str, Any], err) -> None:
+    """A throughput matrix: not empty, not another kind's, no unknown top-level key."""
+    if not data:  # a default one-cell matrix would hide a truncated or misnamed file
+        raise err(
+            "",
+            "empty matrix file (no keys): a matrix needs [axes] or [[blocks]], as in "
+            f"{MATRIX_DIR / 'quick.toml'}",
+        )
+    for kind, command in (("recipes", "reproduce"), ("quality", "quality")):
+        if data.get("kind") == kind:
+            article = "a recipe" if kind == "recipes" else "a quality"
+            raise err(
+                "kind",
+                f"{article} matrix, not a throughput one: run it with "
+                f"`python -m bench {command}` (or `nox -s {command}`)",
+            )
+    unknown = set(data) - set(TOP_KEYS)
+    if unknown:
+        raise err(sorted(unknown)[0], f"unknown top-level key; known keys: {', '.join(TOP_KEYS)}")
+
+
+def _sizes(raw_sizes: Any, err) -> dict[str, Size]:
+    if not isinstance(raw_sizes, dict):
+        raise err("sizes", "must be a table of name = { T = .., B = .., I = .., H = .. }")
+    sizes: dict[str, Size] = {}
+    for sname, dims in raw_sizes.items():
+        try:
+            sizes[sname] = checked_size(sname, dims)
+        except ValueError as e:
+            raise err(f"sizes.{sname}", str(e)) from None
+    return sizes
+
+
+def _blocks(data: dict[str, Any], top_fixed: dict[str, Any], sizes, err) -> list[Block]:
+    if "blocks" in data and "axes" in data:
+        raise err("axes", "use either a top-level [axes] table or [[blocks]], not both")
+    blocks: list[Block] = []
+    if "blocks" in data:
+        raw_blocks = data["blocks"]
+        if not isinstance(raw_blocks, list) or not raw_blocks:
+            raise err("blocks", "must be a non-empty array of tables ([[blocks]])")
+        blocks = [_block(n, raw, top_fixed, sizes, err) for n, raw in enumerate(raw_blocks)]
+    else:
+        axes = _axes(data.get("axes", {}), "axes", sizes, err)
+        both = set(top_fixed) & set(axes)
+        if both:
+            raise err(f"axes.{sorted(both)[0]}", "is both an axis and a fixed value")
+        blocks.append(Block("main", "axes", axes, top_fixed))
+    names = [b.name for b in blocks]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise err("blocks", f"block names must be unique; repeated: {', '.join(sorted(dup))}")
+    return blocks
+
+
+def _block(n: int, raw: Any, top_fixed: dict[str, Any], sizes, err) -> Block:
+    key = f"blocks[{n}]"
+    if not isinstance(raw, dict):
+        raise err(key, "must be a table")
+    bad = set(raw) - set(BLOCK_KEYS)
+    if bad:
+        raise err(
+            f"{key}.{sorted(bad)[0]}",
+            f"unknown block key; known: {', '.join(BLOCK_KEYS)} (axes go under axes)",
+        )
+    bname = raw.get("name", f"block{n}")
+    if not isinstance(bname, str) or not re.fullmatch(r"[\w.\-]+", bname):
+        raise err(f"{key}.name", f"must be a simple name, got {bname!r}")
+    own_fixed = _fixed(raw.get("fixed", {}), f"{key}.fixed", sizes, err)
+    axes = _axes(raw.get("axes", {}), f"{key}.axes", sizes, err)
+    both = set(own_fixed) & set(axes)
+    if both:
+        raise err(f"{key}.axes.{sorted(both)[0]}", "is both an axis and a fixed value")
+    # A block's axes override top-level fixed values of the same key.
+    fixed = {k: v for k, v in {**top_fixed, **own_fixed}.items() if k not in axes}
+    excl = _excludes(raw.get("exclude", []), f"{key}.exclude", err)
+    bseeds = _seeds(raw["seeds"], f"{key}.seeds", err) if "seeds" in raw else None
+    return Block(bname, key, axes, fixed, excl, bseeds)
+
+
+def _check_products(matrix: Matrix, err) -> None:
+    """Every block must yield a cell, and ask nothing of an architecture it lacks."""
+    for b in matrix.blocks:
         problems: list[tuple[str, str]] = []
         cells = expand(matrix, blocks=[b.name], check_devices=False, unsupported=problems)
         if problems:
             key, reason = problems[0]
-            axes_at, fixed_at = (
-                ("axes", "fixed")
-                if b.key == "axes"
-                else (
-                    f"{b.key}.axes",
-                    f"{b.key}.fixed",
-                )
-            )
+            axes_at, fixed_at = ("axes", "fixed") if b.key == "axes" else (
+                f"{b.key}.axes", f"{b.key}.fixed"
+            )  # fmt: skip
             if key not in b.axes and key not in b.fixed:
                 key = "arch"  # the default value is at fault only with this architecture
             raise err(f"{axes_at if key in b.axes else fixed_at}.{key}", reason)
@@ -214,7 +222,6 @@ def _validate(data: dict[str, Any], source: str, path: Path | None, text: str) -
                 "empty product: no cell is left after unsupported combinations "
                 "(e.g. a built-in for an architecture without one) and excludes",
             )
-    return Matrix(**{**matrix.__dict__, "text": text})
 
 
 def _seeds(seeds: Any, key: str, err) -> tuple[int, ...]:
