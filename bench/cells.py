@@ -16,60 +16,51 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import rnnsuite
-
+from . import archs
+from .axes import CELL_KEYS, DEVICES, FIELDS, SETTING_KEYS, Matrix, MatrixError
 from .kexpr import parse
-from .matrix import CELL_KEYS, FIELDS, SETTING_KEYS, TRANSFORMER, Matrix, MatrixError
 
-_TRANSFORMER_FIX = 'use {fix} for it, or add exclude = ["{expr}"] to the block'
+_FIX = 'use {fix} for it, or add exclude = ["{expr}"] to the block'
 
 
-def transformer_problem(v: dict[str, Any]) -> tuple[str, str] | None:
-    """(key, reason) when a transformer cell asks for something a Transformer lacks.
+def capability_problem(v: dict[str, Any]) -> tuple[str, str] | None:
+    """(key, reason) when a cell asks for something its architecture lacks.
 
-    The Transformer baseline is nn.TransformerEncoder only: no scratch twin (so no
-    compiled one either), no reverse direction (it is causal), no packing (a
-    PackedSequence is an RNN input; with a causal mask right-padding never reaches a
-    valid position, so the padded cell already gives the valid outputs and loss), and
-    no weight_hh for weight_drop/awd's DropConnect. Such combinations are matrix errors
-    naming the key, not silent drops.
+    What an architecture supports is its record in bench/archs.py: its implementations,
+    a reverse direction, packed input, a weight_hh for weight_drop/awd's DropConnect (the
+    Transformer baseline has none of these but the built-in). Such combinations are matrix
+    errors naming the key, not silent drops.
     """
-    if v["arch"] != TRANSFORMER:
-        return None
-    if v["impl"] != "builtin":
-        why = "a Transformer has only the built-in implementation (nn.TransformerEncoder)"
-        return "impl", f"arch 'transformer' × impl {v['impl']!r}: {why}; " + (
-            _TRANSFORMER_FIX.format(fix='impl = "builtin"', expr="transformer and impl!=builtin")
+    arch = archs.get(v["arch"])
+    name = arch.name
+    impls = arch.implementations()
+    if v["impl"] not in impls:
+        fix, expr = (
+            (f'impl = "{impls[0]}"', f"{name} and impl!={impls[0]}")
+            if len(impls) == 1
+            else ("another impl", f"{name} and impl={v['impl']}")
         )
-    if v["bidirectional"]:
-        why = "the Transformer baseline is causal, one direction only"
-        return "bidirectional", f"arch 'transformer' × bidirectional = true: {why}; " + (
-            _TRANSFORMER_FIX.format(
-                fix="bidirectional = false", expr="transformer and bidirectional"
-            )
-        )
-    if v["input"] == "packed":
-        why = (
-            "a Transformer takes no PackedSequence (its padded cell masks the loss, and "
-            "the causal mask keeps padding out of every valid position)"
-        )
-        return "input", f"arch 'transformer' × input 'packed': {why}; " + (
-            _TRANSFORMER_FIX.format(fix='input = "padded"', expr="transformer and packed")
-        )
-    if v["reg"] in ("weight_drop", "awd"):
-        why = "weight_drop (DropConnect on weight_hh) needs a recurrent weight"
-        return "reg", f"arch 'transformer' × reg {v['reg']!r}: {why}; " + (
-            _TRANSFORMER_FIX.format(fix="another reg", expr=f"transformer and reg={v['reg']}")
-        )
+        return "impl", _reason(arch, "impl", f"impl {v['impl']!r}", fix, expr)
+    if v["bidirectional"] and not arch.bidirectional:
+        fix, expr = "bidirectional = false", f"{name} and bidirectional"
+        return "bidirectional", _reason(arch, "bidirectional", "bidirectional = true", fix, expr)
+    if v["input"] == "packed" and not arch.packed:
+        fix, expr = 'input = "padded"', f"{name} and packed"
+        return "input", _reason(arch, "packed", "input 'packed'", fix, expr)
+    if v["reg"] in ("weight_drop", "awd") and not arch.weight_hh:
+        fix, expr = "another reg", f"{name} and reg={v['reg']}"
+        return "reg", _reason(arch, "weight_hh", f"reg {v['reg']!r}", fix, expr)
     return None
 
 
+def _reason(arch: archs.Arch, capability: str, asked: str, fix: str, expr: str) -> str:
+    why = arch.why.get(capability, f"{arch.name} does not support {asked}")
+    return f"arch {arch.name!r} × {asked}: {why}; " + _FIX.format(fix=fix, expr=expr)
+
+
 def implementations(arch: str) -> tuple[str, ...]:
-    """The bench implementations an architecture has (scratch_torch and compiled are
-    variants of scratch)."""
-    if arch == TRANSFORMER:
-        return ("builtin",)
-    return (*rnnsuite.implementations_of(arch), "scratch_torch", "compiled")
+    """The bench implementations an architecture has (see archs.Arch.implementations)."""
+    return archs.get(arch).implementations()
 
 
 def present_devices() -> list[str]:
@@ -201,8 +192,8 @@ def expand(
     ``devices`` replaces every block's device axis; ``auto`` means the devices
     present (just ``cpu`` when ``check_devices`` is false, as during loading).
     Architecture × implementation pairs that do not exist (a built-in for an
-    architecture that has none) are left out. Transformer cells a Transformer cannot
-    run (see transformer_problem) are left out too, and, when ``unsupported`` is a
+    architecture that has none) are left out. Cells their architecture cannot
+    run (see capability_problem) are left out too, and, when ``unsupported`` is a
     list, each one's (key, reason) is appended to it (matrix loading turns the first
     into an error).
     """
@@ -247,7 +238,7 @@ def expand(
                 )
                 if any(ex(cell.keywords(), cell.fields()) for ex in excludes):
                     continue
-                problem = transformer_problem(v)
+                problem = capability_problem(v)
                 if problem is not None:
                     if unsupported is not None:
                         unsupported.append(problem)
@@ -285,8 +276,6 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_devices(text: str) -> list[str]:
-    from .matrix import DEVICES
-
     devs = [d.strip() for d in text.split(",") if d.strip()]
     bad = [d for d in devs if d not in DEVICES]
     if not devs or bad:
@@ -297,6 +286,7 @@ def parse_devices(text: str) -> list[str]:
 __all__ = [
     "Cell",
     "MatrixError",
+    "capability_problem",
     "expand",
     "groups",
     "implementations",
@@ -304,5 +294,4 @@ __all__ = [
     "parse_seeds",
     "present_devices",
     "select",
-    "transformer_problem",
 ]

@@ -194,13 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     from .interrupt import Interrupted
-    from .matrix import MatrixError
     from .results import ResultsError, WriteError
     from .runner import UsageError
+    from .study import StudyError
 
     try:
         return _dispatch(args)
-    except (MatrixError, UsageError, ResultsError) as e:
+    except (StudyError, UsageError, ResultsError) as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except WriteError as e:  # disk full, no permission: what was written before is kept

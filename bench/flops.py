@@ -7,13 +7,15 @@ gate arithmetic; a sigmoid or tanh counts as one FLOP):
 
     rnn 3H · lstm 14H · lstm_peephole 20H · gru 14H · gru_cho 10H
 
+(G and E are each architecture's ``gates`` and ``pointwise`` in bench/archs.py.)
+
 Computed tokens are T·B for a padded batch (the padding is computed too) and
 sum(lengths) for a packed one. A training step counts as 3× the forward (the
 usual convention: backward does two matrix multiplies per forward one);
 regularizers, the loss and the optimizer are not counted.
 
-The Transformer baseline (``transformer``) is counted per layer over the T·B
-computed tokens of a padded batch (N = T·B):
+The Transformer baseline (``transformer``, cost model "attention") is counted per layer
+over the T·B computed tokens of a padded batch (N = T·B):
 
     Q, K, V and output projections   2·N·4H²
     attention scores QKᵀ and A·V     2·2·T²·B·H   (the full T×T square: the causal
@@ -44,20 +46,20 @@ import torch
 
 from rnnsuite.cells import gemm
 
-GATES = {"rnn": 1, "lstm": 4, "lstm_peephole": 4, "gru": 3, "gru_cho": 3}
-ELEMENTWISE = {"rnn": 3, "lstm": 14, "lstm_peephole": 20, "gru": 14, "gru_cho": 10}
+from . import archs
 
 
 def forward_flops(
     arch: str, *, I: int, H: int, layers: int, bidirectional: bool, tokens: int
 ) -> int:
     """FLOPs of one forward pass over ``tokens`` computed (time step, sequence) pairs."""
-    G = GATES[arch]
+    record = archs.get(arch)
+    G = record.gates
     dirs = 2 if bidirectional else 1
     total = 0
     for k in range(layers):
         size_in = I if k == 0 else H * dirs
-        per_token = 2 * G * H * (size_in + H) + ELEMENTWISE[arch] * H
+        per_token = 2 * G * H * (size_in + H) + record.pointwise * H
         total += dirs * tokens * per_token
     return int(total)
 
@@ -75,7 +77,7 @@ def transformer_forward_flops(*, T: int, B: int, I: int, H: int, layers: int, he
 
 def cell_forward_flops(cell, tokens: int) -> int:
     """Forward FLOPs of a bench cell over ``tokens`` computed tokens (T·B when padded)."""
-    if cell.arch == "transformer":
+    if archs.get(cell.arch).cost == "attention":
         from .impls import transformer_heads
 
         return transformer_forward_flops(
@@ -107,7 +109,7 @@ def matmul_probes(
     (no recurrence) ``proj`` is the fused Q/K/V projection, (T·B × H) by (H × 3H), and
     ``step`` the feed-forward's first product, (T·B × H) by (H × 4H).
     """
-    if arch == "transformer":
+    if archs.get(arch).cost == "attention":
         g = torch.Generator().manual_seed(seed)
         x = torch.randn(T * B, H, generator=g).to(device)
         w_qkv = torch.randn(H, 3 * H, generator=g).to(device)
@@ -122,7 +124,7 @@ def matmul_probes(
             torch.mm(x, w_ff, out=ff_out)
 
         return {"proj": (qkv, 2 * T * B * H * 3 * H), "step": (ff, 2 * T * B * H * 4 * H)}
-    G = GATES[arch]
+    G = archs.get(arch).gates
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(T * B, I, generator=g).to(device)
     w_ih = torch.randn(I, G * H, generator=g).to(device)

@@ -33,6 +33,8 @@ from torch import nn
 import rnnsuite
 from rnnsuite.models.transformer import PositionalEncoding, _encoder, causal_mask
 
+from . import archs
+
 _counter = itertools.count()
 
 
@@ -109,7 +111,7 @@ def build_rnn(
 
     ``transformer`` (built-in only, one direction) gives the causal Transformer baseline.
     """
-    if arch == "transformer":
+    if not archs.get(arch).recurrent:  # the baseline: bench/archs.py
         if impl != "builtin" or bidirectional:
             raise ValueError(
                 "the Transformer baseline is built-in and causal only: "

@@ -29,207 +29,35 @@ an empty product — raises :class:`MatrixError` naming the file and the key.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backport
-    import tomli as tomllib  # type: ignore[no-redef]
-
-import rnnsuite
-
+from .axes import (  # the matrix language; re-exported as this module's public names
+    ARCHS,
+    BLOCK_KEYS,
+    BUILTIN_SIZES,
+    CELL_KEYS,
+    DEVICES,
+    FIELDS,
+    IMPLS,
+    INPUTS,
+    LENGTHS,
+    OPTIMIZERS,
+    REGULARIZERS,
+    SETTING_KEYS,
+    TOP_KEYS,
+    Block,
+    Matrix,
+    MatrixError,
+    Size,
+    checked_size,
+    resolve_size,
+)
+from .cells import expand
 from .kexpr import KExprError, parse
+from .study.source import parse_toml
 
 MATRIX_DIR = Path(__file__).parent / "matrices"
-
-# The recurrent architectures of rnnsuite's registry, plus a causal Transformer
-# encoder baseline (nn.TransformerEncoder; built-in only, see impls.build_transformer).
-TRANSFORMER = "transformer"
-ARCHS: tuple[str, ...] = (*rnnsuite.ARCHITECTURES, TRANSFORMER)
-IMPLS = ("scratch", "scratch_torch", "builtin", "compiled")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-INPUTS = ("padded", "packed")
-REGULARIZERS = (
-    "none",
-    "weight_drop",
-    "locked_dropout",
-    "embedding_dropout",
-    "ar_tar",
-    "awd",  # all of the above together, AWD-LSTM style
-)
-LENGTHS = ("full", "uniform", "agnews")
-OPTIMIZERS = ("none", "sgd", "adam")
-
-
-@dataclass(frozen=True)
-class Size:
-    """A workload shape: T steps, B sequences, I input features, H hidden units."""
-
-    name: str
-    T: int
-    B: int
-    I: int
-    H: int
-
-    @property
-    def spec(self) -> str:
-        return f"T{self.T}-B{self.B}-I{self.I}-H{self.H}"
-
-
-def _size(name: str, T: int, B: int, I: int, H: int) -> Size:
-    return Size(name, T, B, I, H)
-
-
-# PyTorch's fastrnns default (benchmarks/fastrnns: seqLength 100, miniBatch 64,
-# inputSize = hiddenSize = 512) and DeepBench-like RNN training shapes (Baidu
-# DeepBench's LSTM/GRU table: hidden 512..2048, batch 16..128, 25..50 steps).
-BUILTIN_SIZES: dict[str, Size] = {
-    s.name: s
-    for s in (
-        _size("tiny", 8, 4, 16, 16),
-        _size("small", 32, 32, 128, 128),
-        _size("bars", 64, 64, 256, 256),
-        _size("fastrnns", 100, 64, 512, 512),
-        _size("deepbench_h512_b16_t25", 25, 16, 512, 512),
-        _size("deepbench_h512_b64_t25", 25, 64, 512, 512),
-        _size("deepbench_h1024_b32_t25", 25, 32, 1024, 1024),
-        _size("deepbench_h1024_b64_t50", 50, 64, 1024, 1024),
-        _size("deepbench_h2048_b32_t25", 25, 32, 2048, 2048),
-        _size("deepbench_h1536_b16_t50", 50, 16, 1536, 1536),
-    )
-}
-_SPEC = re.compile(r"^T(\d+)-B(\d+)-I(\d+)-H(\d+)$")
-_SIZE_LIMIT = {"T": 100_000, "B": 65_536, "I": 65_536, "H": 65_536}
-
-
-class MatrixError(ValueError):
-    """A matrix file that cannot be used; the message names the file and the key."""
-
-    def __init__(self, source: str, key: str, message: str) -> None:
-        self.source, self.key = source, key
-        super().__init__(f"{source}: {key}: {message}" if key else f"{source}: {message}")
-
-
-# -- keys ------------------------------------------------------------------------------
-def _choice(choices: tuple[str, ...]):
-    def check(v: Any) -> str:
-        if not isinstance(v, str) or v not in choices:
-            raise ValueError(f"unknown value {v!r}; choose one of {', '.join(choices)}")
-        return v
-
-    return check
-
-
-def _int(lo: int, hi: int):
-    def check(v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise ValueError(f"must be an integer in {lo}..{hi}, got {v!r}")
-        return v
-
-    return check
-
-
-def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError(f"must be true or false, got {v!r}")
-    return v
-
-
-def _size_name(v: Any) -> str:
-    if not isinstance(v, str) or not v:
-        raise ValueError(f"a size is a name or 'T64-B64-I256-H256', got {v!r}")
-    return v
-
-
-# Keys that can be an axis (a list) or fixed (a scalar), and their defaults.
-CELL_KEYS: dict[str, tuple[Any, Any]] = {
-    "arch": (_choice(ARCHS), "lstm"),
-    "impl": (_choice(IMPLS), "scratch"),
-    "device": (_choice(DEVICES), "auto"),
-    "input": (_choice(INPUTS), "padded"),
-    "layers": (_int(1, 16), 1),
-    "bidirectional": (_bool, False),
-    "reg": (_choice(REGULARIZERS), "none"),
-    "size": (_size_name, "bars"),
-    "lengths": (_choice(LENGTHS), "full"),
-    "optimizer": (_choice(OPTIMIZERS), "none"),
-    "threads": (_int(0, 1024), 0),  # torch.set_num_threads for the cell; 0: the default
-}
-# Measurement settings: fixed only; not part of a cell's identity.
-SETTING_KEYS: dict[str, tuple[Any, Any]] = {
-    "warmup": (_int(0, 1000), 2),
-    "repeats": (_int(1, 10_000), 7),
-    "det_steps": (_int(1, 100), 3),
-    "timing": (_bool, True),
-    "budget_s": (_int(0, 86_400), 0),  # stop timing a group after this long (>= 3 repeats)
-}
-TOP_KEYS = ("name", "description", "seeds", "fixed", "sizes", "axes", "blocks", "exclude")
-BLOCK_KEYS = ("name", "axes", "fixed", "exclude", "seeds")
-# Fields a -k expression can compare (key=value); see cells.Cell.fields.
-FIELDS = (*CELL_KEYS, "seed", "block", "T", "B", "I", "H")
-
-
-@dataclass(frozen=True)
-class Block:
-    name: str
-    key: str  # where it sits in the file, for error messages: "blocks[2]" or "axes"
-    axes: dict[str, tuple[Any, ...]]
-    fixed: dict[str, Any]
-    exclude: tuple[str, ...] = ()
-    seeds: tuple[int, ...] | None = None  # None: the matrix's seeds
-
-
-@dataclass(frozen=True)
-class Matrix:
-    name: str
-    source: str  # file name used in messages
-    path: Path | None
-    description: str
-    seeds: tuple[int, ...]
-    blocks: tuple[Block, ...]
-    sizes: dict[str, Size] = field(default_factory=dict)
-    exclude: tuple[str, ...] = ()
-    text: str = ""
-
-    def size(self, name: str) -> Size:
-        """Resolve a size name (validated on load, so this cannot fail for its cells)."""
-        return resolve_size(name, self.sizes)
-
-
-def resolve_size(name: str, sizes: dict[str, Size]) -> Size:
-    if name in sizes:
-        return sizes[name]
-    if name in BUILTIN_SIZES:
-        return BUILTIN_SIZES[name]
-    m = _SPEC.match(name)
-    if m:
-        T, B, I, H = (int(g) for g in m.groups())
-        return _checked_size(name, {"T": T, "B": B, "I": I, "H": H})
-    known = sorted({*sizes, *BUILTIN_SIZES})
-    raise ValueError(
-        f"unknown size {name!r}; use a name from [sizes] or a built-in one "
-        f"({', '.join(known)}), or spell it 'T64-B64-I256-H256'"
-    )
-
-
-def _checked_size(name: str, dims: Any) -> Size:
-    if not isinstance(dims, dict):
-        raise ValueError(f"size {name!r} must be a table {{ T = .., B = .., I = .., H = .. }}")
-    unknown = set(dims) - set(_SIZE_LIMIT)
-    missing = set(_SIZE_LIMIT) - set(dims)
-    if unknown or missing:
-        raise ValueError(
-            f"size {name!r} needs exactly T, B, I, H"
-            + (f"; unknown {sorted(unknown)}" if unknown else "")
-            + (f"; missing {sorted(missing)}" if missing else "")
-        )
-    for dim, hi in _SIZE_LIMIT.items():
-        v = dims[dim]
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
-            raise ValueError(f"size {name!r}: {dim} must be an integer in 1..{hi}, got {v!r}")
-    return Size(name, dims["T"], dims["B"], dims["I"], dims["H"])
 
 
 # -- loading ---------------------------------------------------------------------------
@@ -260,10 +88,7 @@ def load(name_or_path: str) -> Matrix:
 
 
 def loads(text: str, source: str = "<matrix>", path: Path | None = None) -> Matrix:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise MatrixError(source, "", f"not valid TOML: {e}") from None
+    data = parse_toml(text, source, lambda message: MatrixError(source, "", message))
     return _validate(data, source, path, text)
 
 
@@ -271,90 +96,18 @@ def _validate(data: dict[str, Any], source: str, path: Path | None, text: str) -
     def err(key: str, message: str) -> MatrixError:
         return MatrixError(source, key, message)
 
-    if not data:  # a default one-cell matrix would hide a truncated or misnamed file
-        raise err(
-            "",
-            "empty matrix file (no keys): a matrix needs [axes] or [[blocks]], as in "
-            f"{MATRIX_DIR / 'quick.toml'}",
-        )
-    if data.get("kind") == "recipes":
-        raise err(
-            "kind",
-            "a recipe matrix, not a throughput one: run it with "
-            "`python -m bench reproduce` (or `nox -s reproduce`)",
-        )
-    if data.get("kind") == "quality":
-        raise err(
-            "kind",
-            "a quality matrix, not a throughput one: run it with "
-            "`python -m bench quality` (or `nox -s quality`)",
-        )
-    unknown = set(data) - set(TOP_KEYS)
-    if unknown:
-        raise err(sorted(unknown)[0], f"unknown top-level key; known keys: {', '.join(TOP_KEYS)}")
+    _check_kind(data, err)
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str) or not re.fullmatch(r"[\w.\-]+", name):
         raise err("name", f"must be a simple name (letters, digits, _ . -), got {name!r}")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise err("description", "must be a string")
-
     seeds = _seeds(data.get("seeds", [0]), "seeds", err)
-
-    sizes: dict[str, Size] = {}
-    raw_sizes = data.get("sizes", {})
-    if not isinstance(raw_sizes, dict):
-        raise err("sizes", "must be a table of name = { T = .., B = .., I = .., H = .. }")
-    for sname, dims in raw_sizes.items():
-        try:
-            sizes[sname] = _checked_size(sname, dims)
-        except ValueError as e:
-            raise err(f"sizes.{sname}", str(e)) from None
-
+    sizes = _sizes(data.get("sizes", {}), err)
     top_fixed = _fixed(data.get("fixed", {}), "fixed", sizes, err)
     top_exclude = _excludes(data.get("exclude", []), "exclude", err)
-
-    if "blocks" in data and "axes" in data:
-        raise err("axes", "use either a top-level [axes] table or [[blocks]], not both")
-    blocks: list[Block] = []
-    if "blocks" in data:
-        raw_blocks = data["blocks"]
-        if not isinstance(raw_blocks, list) or not raw_blocks:
-            raise err("blocks", "must be a non-empty array of tables ([[blocks]])")
-        for n, raw in enumerate(raw_blocks):
-            key = f"blocks[{n}]"
-            if not isinstance(raw, dict):
-                raise err(key, "must be a table")
-            bad = set(raw) - set(BLOCK_KEYS)
-            if bad:
-                raise err(
-                    f"{key}.{sorted(bad)[0]}",
-                    f"unknown block key; known: {', '.join(BLOCK_KEYS)} (axes go under axes)",
-                )
-            bname = raw.get("name", f"block{n}")
-            if not isinstance(bname, str) or not re.fullmatch(r"[\w.\-]+", bname):
-                raise err(f"{key}.name", f"must be a simple name, got {bname!r}")
-            own_fixed = _fixed(raw.get("fixed", {}), f"{key}.fixed", sizes, err)
-            axes = _axes(raw.get("axes", {}), f"{key}.axes", sizes, err)
-            both = set(own_fixed) & set(axes)
-            if both:
-                raise err(f"{key}.axes.{sorted(both)[0]}", "is both an axis and a fixed value")
-            # A block's axes override top-level fixed values of the same key.
-            fixed = {k: v for k, v in {**top_fixed, **own_fixed}.items() if k not in axes}
-            excl = _excludes(raw.get("exclude", []), f"{key}.exclude", err)
-            bseeds = _seeds(raw["seeds"], f"{key}.seeds", err) if "seeds" in raw else None
-            blocks.append(Block(bname, key, axes, fixed, excl, bseeds))
-    else:
-        axes = _axes(data.get("axes", {}), "axes", sizes, err)
-        both = set(top_fixed) & set(axes)
-        if both:
-            raise err(f"axes.{sorted(both)[0]}", "is both an axis and a fixed value")
-        blocks.append(Block("main", "axes", axes, top_fixed))
-    names = [b.name for b in blocks]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise err("blocks", f"block names must be unique; repeated: {', '.join(sorted(dup))}")
-
+    blocks = _blocks(data, top_fixed, sizes, err)
     matrix = Matrix(
         name=name,
         source=source,
@@ -366,22 +119,100 @@ def _validate(data: dict[str, Any], source: str, path: Path | None, text: str) -
         exclude=top_exclude,
         text="",
     )
-    # Empty products are found by expanding: every block must yield a cell.
-    from .cells import expand  # local import: cells imports this module
+    _check_products(matrix, err)
+    return Matrix(**{**matrix.__dict__, "text": text})
 
-    for b in blocks:
+
+def _check_kind(data: dict[str, Any], err) -> None:
+    """A throughput matrix: not empty, not another kind's, no unknown top-level key."""
+    if not data:  # a default one-cell matrix would hide a truncated or misnamed file
+        raise err(
+            "",
+            "empty matrix file (no keys): a matrix needs [axes] or [[blocks]], as in "
+            f"{MATRIX_DIR / 'quick.toml'}",
+        )
+    for kind, command in (("recipes", "reproduce"), ("quality", "quality")):
+        if data.get("kind") == kind:
+            article = "a recipe" if kind == "recipes" else "a quality"
+            raise err(
+                "kind",
+                f"{article} matrix, not a throughput one: run it with "
+                f"`python -m bench {command}` (or `nox -s {command}`)",
+            )
+    unknown = set(data) - set(TOP_KEYS)
+    if unknown:
+        raise err(sorted(unknown)[0], f"unknown top-level key; known keys: {', '.join(TOP_KEYS)}")
+
+
+def _sizes(raw_sizes: Any, err) -> dict[str, Size]:
+    if not isinstance(raw_sizes, dict):
+        raise err("sizes", "must be a table of name = { T = .., B = .., I = .., H = .. }")
+    sizes: dict[str, Size] = {}
+    for sname, dims in raw_sizes.items():
+        try:
+            sizes[sname] = checked_size(sname, dims)
+        except ValueError as e:
+            raise err(f"sizes.{sname}", str(e)) from None
+    return sizes
+
+
+def _blocks(data: dict[str, Any], top_fixed: dict[str, Any], sizes, err) -> list[Block]:
+    if "blocks" in data and "axes" in data:
+        raise err("axes", "use either a top-level [axes] table or [[blocks]], not both")
+    blocks: list[Block] = []
+    if "blocks" in data:
+        raw_blocks = data["blocks"]
+        if not isinstance(raw_blocks, list) or not raw_blocks:
+            raise err("blocks", "must be a non-empty array of tables ([[blocks]])")
+        blocks = [_block(n, raw, top_fixed, sizes, err) for n, raw in enumerate(raw_blocks)]
+    else:
+        axes = _axes(data.get("axes", {}), "axes", sizes, err)
+        both = set(top_fixed) & set(axes)
+        if both:
+            raise err(f"axes.{sorted(both)[0]}", "is both an axis and a fixed value")
+        blocks.append(Block("main", "axes", axes, top_fixed))
+    names = [b.name for b in blocks]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise err("blocks", f"block names must be unique; repeated: {', '.join(sorted(dup))}")
+    return blocks
+
+
+def _block(n: int, raw: Any, top_fixed: dict[str, Any], sizes, err) -> Block:
+    key = f"blocks[{n}]"
+    if not isinstance(raw, dict):
+        raise err(key, "must be a table")
+    bad = set(raw) - set(BLOCK_KEYS)
+    if bad:
+        raise err(
+            f"{key}.{sorted(bad)[0]}",
+            f"unknown block key; known: {', '.join(BLOCK_KEYS)} (axes go under axes)",
+        )
+    bname = raw.get("name", f"block{n}")
+    if not isinstance(bname, str) or not re.fullmatch(r"[\w.\-]+", bname):
+        raise err(f"{key}.name", f"must be a simple name, got {bname!r}")
+    own_fixed = _fixed(raw.get("fixed", {}), f"{key}.fixed", sizes, err)
+    axes = _axes(raw.get("axes", {}), f"{key}.axes", sizes, err)
+    both = set(own_fixed) & set(axes)
+    if both:
+        raise err(f"{key}.axes.{sorted(both)[0]}", "is both an axis and a fixed value")
+    # A block's axes override top-level fixed values of the same key.
+    fixed = {k: v for k, v in {**top_fixed, **own_fixed}.items() if k not in axes}
+    excl = _excludes(raw.get("exclude", []), f"{key}.exclude", err)
+    bseeds = _seeds(raw["seeds"], f"{key}.seeds", err) if "seeds" in raw else None
+    return Block(bname, key, axes, fixed, excl, bseeds)
+
+
+def _check_products(matrix: Matrix, err) -> None:
+    """Every block must yield a cell, and ask nothing of an architecture it lacks."""
+    for b in matrix.blocks:
         problems: list[tuple[str, str]] = []
         cells = expand(matrix, blocks=[b.name], check_devices=False, unsupported=problems)
         if problems:
             key, reason = problems[0]
-            axes_at, fixed_at = (
-                ("axes", "fixed")
-                if b.key == "axes"
-                else (
-                    f"{b.key}.axes",
-                    f"{b.key}.fixed",
-                )
-            )
+            axes_at, fixed_at = ("axes", "fixed") if b.key == "axes" else (
+                f"{b.key}.axes", f"{b.key}.fixed"
+            )  # fmt: skip
             if key not in b.axes and key not in b.fixed:
                 key = "arch"  # the default value is at fault only with this architecture
             raise err(f"{axes_at if key in b.axes else fixed_at}.{key}", reason)
@@ -391,7 +222,6 @@ def _validate(data: dict[str, Any], source: str, path: Path | None, text: str) -
                 "empty product: no cell is left after unsupported combinations "
                 "(e.g. a built-in for an architecture without one) and excludes",
             )
-    return Matrix(**{**matrix.__dict__, "text": text})
 
 
 def _seeds(seeds: Any, key: str, err) -> tuple[int, ...]:
@@ -467,3 +297,28 @@ def _excludes(raw: Any, key: str, err) -> tuple[str, ...]:
         except KExprError as e:
             raise err(f"{key}[{n}]", str(e)) from None
     return tuple(raw)
+
+
+__all__ = [
+    "ARCHS",
+    "BUILTIN_SIZES",
+    "CELL_KEYS",
+    "DEVICES",
+    "FIELDS",
+    "IMPLS",
+    "INPUTS",
+    "LENGTHS",
+    "MATRIX_DIR",
+    "OPTIMIZERS",
+    "REGULARIZERS",
+    "SETTING_KEYS",
+    "Block",
+    "Matrix",
+    "MatrixError",
+    "Size",
+    "available",
+    "load",
+    "loads",
+    "locate",
+    "resolve_size",
+]

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from . import archs
 from .results import atomic_write_bytes
 
 IMPL_COLORS = {
@@ -22,7 +23,7 @@ IMPL_COLORS = {
     "builtin": "#ff7f0e",
     "compiled": "#2ca02c",
 }
-ARCH_ORDER = ["rnn", "lstm", "lstm_peephole", "gru", "gru_cho", "transformer"]
+ARCH_ORDER = list(archs.ORDER)
 IMPL_ORDER = ["scratch", "scratch_torch", "builtin", "compiled"]
 
 
@@ -223,7 +224,7 @@ def scaling(df: pd.DataFrame, path: Path, dim: str) -> Path | None:
     if not lines:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    markers = {"rnn": "^", "lstm": "o", "lstm_peephole": "D", "gru": "s", "gru_cho": "v"}
+    markers = archs.MARKERS
     for k, g in lines:
         kd = dict(zip(keys, k, strict=True))
         label = f"{kd['arch']} {kd['impl']} {kd['input']}" + (" bi" if kd["bidirectional"] else "")

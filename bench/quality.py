@@ -19,17 +19,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backport
-    import tomli as tomllib  # type: ignore[no-redef]
-
-from . import kexpr
+from . import archs, kexpr
 from .failures import console_reason, failure_fields
 from .interrupt import critical
 from .provenance import collect, injections, now_iso
 from .results import ResultStore, atomic_write_text, check_run_id, mkdir
 from .schema import SCHEMA
+from .study import StudyError, read_toml
 
 MATRIX = Path(__file__).with_name("matrices") / "quality.toml"
 AXES = ("arch", "impl", "layers", "reg", "input", "decoder")
@@ -39,7 +35,7 @@ LOOPS = ("human_numbers", "time_machine", "ag_news", "translation", "ptb")
 GOALS = ("max", "min")
 
 
-class QualityError(ValueError):
+class QualityError(StudyError):
     """A malformed quality matrix; the message names the file and key."""
 
 
@@ -47,13 +43,7 @@ class QualityError(ValueError):
 def load_matrix(path: Path | str = MATRIX) -> dict[str, Any]:
     """Read and validate a quality matrix (unknown axis, value or loop → QualityError)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            m = tomllib.load(fh)
-    except FileNotFoundError:
-        raise QualityError(f"{path}: no such matrix file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise QualityError(f"{path}: not valid TOML: {e}") from None
+    m = read_toml(path, error=lambda message: QualityError(f"{path}: {message}"))
     return validate(m, str(path))
 
 
@@ -74,10 +64,8 @@ def validate(m: dict[str, Any], source: str) -> dict[str, Any]:
     tasks = m.get("tasks")
     if not isinstance(tasks, dict) or not tasks:
         raise err("tasks", "must define at least one [tasks.<name>] table")
-    from rnnsuite.registry import ARCHITECTURES
-
     known = {
-        "arch": set(ARCHITECTURES) | {"transformer"},
+        "arch": set(archs.NAMES),
         "impl": {"scratch", "builtin"},
         "reg": {"none", "dropout", "awd"},
         "input": {"padded", "packed"},
@@ -521,9 +509,13 @@ def _seed_means(rows: list[dict]) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in by.items()}
 
 
+def _is_baseline_cell(cell_id: str) -> bool:
+    return any(f"arch={a}" in cell_id.split("/") for a in archs.BASELINES)
+
+
 def _transformer_finding(task: str, t: dict, rows: list[dict], goal: str) -> list[str]:
     means = _seed_means(rows)
-    tr = {k: v for k, v in means.items() if "arch=transformer" in k.split("/")}
+    tr = {k: v for k, v in means.items() if _is_baseline_cell(k)}
     rnn = {k: v for k, v in means.items() if k not in tr}
     if not tr or not rnn:
         return []

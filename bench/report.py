@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import plots
+from . import archs, plots
 from .frame import frame, short_name
 from .results import (
     RESULTS_FILE,
@@ -34,7 +34,7 @@ BARS = (
     ("scratch packed fwd+bwd ≥ 1.0× built-in packed", "train", "packed", 1.0),
 )
 BAR_SPEC = "T64-B64-I256-H256"
-BAR_ARCHS = ("lstm", "gru", "rnn")
+BAR_ARCHS = archs.BAR_ARCHS
 HARNESS_BAR = 0.02
 
 
@@ -117,8 +117,9 @@ def transformer_pairs(ok: pd.DataFrame) -> list[dict[str, Any]]:
     RNN cells are separate timing groups, so these ratios are of medians, not per-repeat."""
     if ok.empty:
         return []
-    tf = ok[(ok.arch == "transformer") & ok.fwd_tok_s.notna()]
-    rnn = ok[(ok.arch != "transformer") & (ok.impl == "builtin") & (ok.input == "padded")]
+    baseline = ok.arch.isin(archs.BASELINES)
+    tf = ok[baseline & ok.fwd_tok_s.notna()]
+    rnn = ok[~baseline & (ok.impl == "builtin") & (ok.input == "padded")]
     out = []
     for _, t in tf.iterrows():
         same = rnn[(rnn[TRANSFORMER_MATCH] == t[TRANSFORMER_MATCH]).all(axis=1)]

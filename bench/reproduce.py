@@ -17,17 +17,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backport
-    import tomli as tomllib  # type: ignore[no-redef]
-
 from . import kexpr
 from .failures import console_reason, failure_fields
 from .interrupt import critical
 from .provenance import collect, injections, now_iso
 from .results import ResultStore, atomic_write_text, check_run_id, mkdir
 from .schema import SCHEMA
+from .study import StudyError, read_toml
 
 MATRIX = Path(__file__).with_name("matrices") / "reproduce.toml"
 DOCUMENTS = {
@@ -51,7 +47,7 @@ def resolve_matrix(name_or_path: str | Path | None) -> Path:
     named = MATRIX.with_name(f"{name_or_path}.toml")
     if path.suffix != ".toml" and named.is_file():
         return named
-    raise ValueError(
+    raise StudyError(
         f"no recipe matrix {str(name_or_path)!r}: give a .toml path or a name in {MATRIX.parent}"
     )
 
@@ -59,21 +55,20 @@ def resolve_matrix(name_or_path: str | Path | None) -> Path:
 def load_matrix(path: Path = MATRIX) -> dict[str, Any]:
     from rnnsuite.recipes import RECIPES
 
-    with open(path, "rb") as fh:
-        m = tomllib.load(fh)
+    m = read_toml(path)
     if not m:
-        raise ValueError(
+        raise StudyError(
             f"{path}: empty matrix file (no keys): a recipe matrix needs kind = 'recipes', "
             f"seeds and recipes, as in {MATRIX}"
         )
     recipes = m.get("recipes")
     if not isinstance(recipes, list) or not recipes:
-        raise ValueError(f"{path}: key 'recipes' must list at least one recipe")
+        raise StudyError(f"{path}: key 'recipes' must list at least one recipe")
     unknown = [r for r in recipes if r not in RECIPES]
     if unknown:
-        raise ValueError(f"{path}: key 'recipes' names unknown recipes {unknown}")
+        raise StudyError(f"{path}: key 'recipes' names unknown recipes {unknown}")
     if not m.get("seeds"):
-        raise ValueError(f"{path}: key 'seeds' must list at least one seed")
+        raise StudyError(f"{path}: key 'seeds' must list at least one seed")
     return m
 
 
