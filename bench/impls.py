@@ -55,10 +55,15 @@ def _configure_dynamo() -> None:
             setattr(cfg, name, value)
     if hasattr(cfg, "fail_on_recompile_limit_hit"):
         cfg.fail_on_recompile_limit_hit = True
+    # A drop-in twin's cell reads its parameters from its module, an nn.GRU/nn.LSTM
+    # subclass, which Dynamo refuses to touch by default ("Attempted to wrap RNN, GRU, or
+    # LSTM"); the compiled step only reads parameters from it, never runs its forward.
+    if hasattr(cfg, "allow_rnn"):
+        cfg.allow_rnn = True
 
 
 def compile_cells(model: nn.Module) -> nn.Module:
-    """Compile the per-step function of every cell of a ScratchRNN, in place.
+    """Compile the per-step function of every cell of a scratch model, in place.
 
     Each cell gets its own copy of the step's code object, so Dynamo keeps a
     separate cache (and recompile budget) per cell instead of one shared one.

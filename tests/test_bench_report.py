@@ -76,7 +76,7 @@ def test_implementations_start_from_the_same_weights():
     torch.testing.assert_close(s(x)[0], b(x)[0], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("arch", ["rnn", "lstm", "gru_cho"])
+@pytest.mark.parametrize("arch", rnnsuite.ARCHITECTURES)
 def test_compiled_cells_match_scratch(arch):
     if not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
         pytest.skip("no C++ compiler: the bench records compiled cells as failed here")
