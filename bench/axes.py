@@ -68,7 +68,25 @@ BUILTIN_SIZES: dict[str, Size] = {
         _size("deepbench_h1024_b64_t50", 50, 64, 1024, 1024),
         _size("deepbench_h2048_b32_t25", 25, 32, 2048, 2048),
         _size("deepbench_h1536_b16_t50", 50, 16, 1536, 1536),
+        # the shapes the five documents train at (../shared/REFERENCE.md), and a
+        # fastrnns-like small one; DOC_SIZES gives each its layer count
+        _size("doc_agnews", 50, 16, 64, 32),
+        _size("doc_human_numbers", 16, 64, 64, 64),
+        _size("doc_ptb", 35, 20, 200, 200),
+        _size("doc_time_machine", 32, 1024, 28, 32),
+        _size("doc_seq2seq", 9, 128, 256, 256),
+        _size("fastrnns_small", 35, 32, 128, 128),
     )
+}
+#: the documents' shapes (plus fastrnns_small) with the layer count each trains at: the
+#: block of the bar "scratch ≥ 1.0× built-in at the documents' shapes"
+DOC_SIZES: dict[str, int] = {
+    "doc_agnews": 1,
+    "doc_human_numbers": 2,
+    "doc_ptb": 2,
+    "doc_time_machine": 1,
+    "doc_seq2seq": 2,
+    "fastrnns_small": 1,
 }
 _SPEC = re.compile(r"^T(\d+)-B(\d+)-I(\d+)-H(\d+)$")
 _SIZE_LIMIT = {"T": 100_000, "B": 65_536, "I": 65_536, "H": 65_536}

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from . import archs, plots
+from .axes import BUILTIN_SIZES, DOC_SIZES
 from .frame import frame, short_name
 from .results import (
     RESULTS_FILE,
@@ -27,13 +28,44 @@ from .results import (
     resolve_run,
 )
 
-# The performance bars of the issue, as (label, mode, input, threshold).
+# The performance bars, as (label, mode, input, threshold, shapes): shapes None is the bar
+# shape (BAR_SPEC, one layer); "docs" the documents' shapes, each at its own layer count.
 BARS = (
-    ("scratch fwd+bwd ≥ 1.0× built-in (padded)", "train", "padded", 1.0),
-    ("scratch forward ≥ 0.8× built-in (padded)", "fwd", "padded", 0.8),
-    ("scratch packed fwd+bwd ≥ 1.0× built-in packed", "train", "packed", 1.0),
+    ("scratch fwd+bwd ≥ 1.0× built-in (padded)", "train", "padded", 1.0, None),
+    ("scratch forward ≥ 0.8× built-in (padded)", "fwd", "padded", 0.8, None),
+    ("scratch packed fwd+bwd ≥ 1.0× built-in packed", "train", "packed", 1.0, None),
+    (
+        "scratch ≥ 1.0× built-in at the documents' shapes: fwd+bwd, padded",
+        "train",
+        "padded",
+        1.0,
+        "docs",
+    ),
+    (
+        "scratch ≥ 1.0× built-in at the documents' shapes: forward, padded",
+        "fwd",
+        "padded",
+        1.0,
+        "docs",
+    ),
+    (
+        "scratch ≥ 1.0× built-in at the documents' shapes: fwd+bwd, packed",
+        "train",
+        "packed",
+        1.0,
+        "docs",
+    ),
+    (
+        "scratch ≥ 1.0× built-in at the documents' shapes: forward, packed",
+        "fwd",
+        "packed",
+        1.0,
+        "docs",
+    ),
 )
 BAR_SPEC = "T64-B64-I256-H256"
+#: the documents' shapes as cell specs, with their layer counts (bench/axes.py DOC_SIZES)
+DOC_SPECS = {BUILTIN_SIZES[name].spec: layers for name, layers in DOC_SIZES.items()}
 BAR_ARCHS = archs.BAR_ARCHS
 HARNESS_BAR = 0.02
 
@@ -65,46 +97,79 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(out)
 
 
+def _bar_shapes(shapes: str | None) -> dict[str, int]:
+    return DOC_SPECS if shapes == "docs" else {BAR_SPEC: 1}
+
+
 def bar_rows(df: pd.DataFrame, impl: str = "scratch") -> list[dict[str, Any]]:
     """The performance-bar checks this run can answer, with their measured ratios (the bars
     judge ``scratch``; ``scratch_torch`` rows answer the same questions for the torch ops)."""
     out = []
     ok = df[
         (df.status == "ok")
-        & (df.spec == BAR_SPEC)
-        & (df.layers == 1)
         & (~df.bidirectional.astype(bool))
         & (df.reg == "none")
         & (df.optimizer == "none")
         & (df.impl == impl)
     ]
-    for label, mode, inp, threshold in BARS:
-        for arch in BAR_ARCHS:
-            sub = ok[(ok.arch == arch) & (ok.input == inp)]
-            if inp == "packed":  # the packed bar is about real lengths
-                sub = sub[sub.lengths == "agnews"]
-            for _, r in sub.iterrows():
-                m = r.get(f"{mode}_vs_builtin")
-                if m is None or pd.isna(m):
-                    continue
-                out.append(
-                    {
-                        "bar": label,
-                        "mode": mode,
-                        "input": inp,
-                        "arch": arch,
-                        "threads": int(r.torch_threads) if pd.notna(r.torch_threads) else None,
-                        "load": r.load_1m,
-                        "seed": r.seed,
-                        "lengths": r.lengths,
-                        "ratio": m,
-                        "q1": r[f"{mode}_vs_builtin_q1"],
-                        "q3": r[f"{mode}_vs_builtin_q3"],
-                        "threshold": threshold,
-                        "holds": bool(m >= threshold),
-                    }
-                )
+    for label, mode, inp, threshold, shapes in BARS:
+        for spec, layers in _bar_shapes(shapes).items():
+            at = ok[(ok.spec == spec) & (ok.layers == layers) & (ok.input == inp)]
+            if inp == "packed":  # the packed bars are about real lengths
+                at = at[at.lengths == "agnews"]
+            for arch in BAR_ARCHS:
+                for _, r in at[at.arch == arch].iterrows():
+                    m = r.get(f"{mode}_vs_builtin")
+                    if m is None or pd.isna(m):
+                        continue
+                    out.append(
+                        {
+                            "bar": label,
+                            "mode": mode,
+                            "input": inp,
+                            "spec": spec,
+                            "layers": layers,
+                            "arch": arch,
+                            "threads": int(r.torch_threads) if pd.notna(r.torch_threads) else None,
+                            "load": r.load_1m,
+                            "seed": r.seed,
+                            "lengths": r.lengths,
+                            "ratio": m,
+                            "q1": r[f"{mode}_vs_builtin_q1"],
+                            "q3": r[f"{mode}_vs_builtin_q3"],
+                            "threshold": threshold,
+                            "holds": bool(m >= threshold),
+                        }
+                    )
     return out
+
+
+def _worst_bar_finding(bars: list[dict[str, Any]]) -> list[str]:
+    """The headline: the worst ratio over every bar cell of the run, every shape and thread
+    count, and how many cells miss their bar."""
+    if not bars:
+        return []
+    worst = min(bars, key=lambda b: b["ratio"] / b["threshold"])
+    missed = [b for b in bars if not b["holds"]]
+    what = {"train": "fwd+bwd", "fwd": "forward"}[worst["mode"]]
+    threads = f"{worst['threads']} thread" + ("s" if worst["threads"] != 1 else "")
+    return [
+        f"**worst case over every bar cell** ({len(bars)} cells: "
+        f"{len({b['spec'] for b in bars})} shapes, threads "
+        f"{', '.join(str(t) for t in sorted({b['threads'] or 0 for b in bars}))}): scratch "
+        f"{worst['arch']} {what} {worst['input']} at {worst['spec']} (L{worst['layers']}, "
+        f"{threads}) runs at {worst['ratio']:.2f}× the built-in against a bar of "
+        f"{worst['threshold']:.1f}×; {len(missed)} of {len(bars)} bar cells miss"
+        + (
+            ": "
+            + ", ".join(
+                sorted({f"{b['arch']} {b['mode']} {b['input']} {b['spec']}" for b in missed})
+            )
+            if missed and len(missed) <= 12
+            else ""
+        )
+        + "."
+    ]
 
 
 TRANSFORMER_MATCH = ["spec", "lengths", "threads", "device", "seed", "layers", "reg", "optimizer"]
@@ -192,13 +257,14 @@ def _transformer_finding(pairs: list[dict[str, Any]]) -> list[str]:
 def _torch_ops_findings(df: pd.DataFrame) -> list[str]:
     """The bar-shape ratios of scratch_torch (the scratch cells without their native
     kernels), beside scratch's: what the kernels are worth, measured in the same groups."""
-    rows = bar_rows(df, "scratch_torch")
+    rows = [b for b in bar_rows(df, "scratch_torch") if b["spec"] == BAR_SPEC]
     if not rows:
         return []
-    mine = {(b["bar"], b["arch"], b["threads"], b["lengths"]): b for b in bar_rows(df)}
+    key = ("bar", "spec", "arch", "threads", "lengths")
+    mine = {tuple(b[k] for k in key): b for b in bar_rows(df)}
     parts = []
     for b in rows:
-        s = mine.get((b["bar"], b["arch"], b["threads"], b["lengths"]))
+        s = mine.get(tuple(b[k] for k in key))
         threads = f"{b['threads']} thread" + ("s" if b["threads"] != 1 else "")
         with_kernels = f" (with them {s['ratio']:.2f}×)" if s else ""
         what = {"train": "fwd+bwd", "fwd": "forward"}[b["mode"]]
@@ -211,12 +277,64 @@ def _torch_ops_findings(df: pd.DataFrame) -> list[str]:
     ]
 
 
+def _doc_bar_finding(label: str, rows: list[dict[str, Any]]) -> str:
+    """One bar over many shapes: each architecture's worst and median ratio, and where it
+    misses."""
+    parts = []
+    for arch in BAR_ARCHS:
+        mine = [b for b in rows if b["arch"] == arch]
+        if not mine:
+            continue
+        worst = min(mine, key=lambda b: b["ratio"])
+        med = float(pd.Series([b["ratio"] for b in mine]).median())
+        parts.append(
+            f"{arch} worst {worst['ratio']:.2f}× ({worst['spec']}, {worst['threads']} "
+            f"thread{'s' if worst['threads'] != 1 else ''}), median {med:.2f}× over {len(mine)}"
+        )
+    missed = sorted({f"{b['arch']} {b['spec']} t{b['threads']}" for b in rows if not b["holds"]})
+    verdict = "holds for all" if not missed else f"misses at {', '.join(missed)}"
+    return f"**{label}**: {'; '.join(parts)}; the bar {verdict}."
+
+
+def _flop_fraction_by_shape(ok: pd.DataFrame) -> list[str]:
+    """Scratch's training FLOP fraction (of the in-run GEMM probe) at the bar shape and at
+    each of the documents' shapes, one thread, padded: median over architectures, and the
+    LSTM's."""
+    shapes = {BAR_SPEC: 1, **DOC_SPECS}
+    sc = ok[
+        (ok.impl == "scratch")
+        & (ok.input == "padded")
+        & (ok.torch_threads == 1)
+        & ok.train_flop_frac.notna()
+        & (~ok.bidirectional.astype(bool))
+        & (ok.reg == "none")
+    ]
+    parts = []
+    for spec, layers in shapes.items():
+        at = sc[(sc.spec == spec) & (sc.layers == layers) & sc.arch.isin(BAR_ARCHS)]
+        if at.empty:
+            continue
+        lstm = at[at.arch == "lstm"].train_flop_frac
+        lstm_text = f", lstm {lstm.median():.0%}" if not lstm.empty else ""
+        parts.append(f"{spec} L{layers} {at.train_flop_frac.median():.0%}{lstm_text}")
+    if not parts:
+        return []
+    return [
+        "**FLOP fraction of the GEMM probe, scratch training step, 1 thread, padded** "
+        f"(median over lstm/gru/rnn): {'; '.join(parts)}."
+    ]
+
+
 def findings(df: pd.DataFrame, bars: list[dict[str, Any]]) -> list[str]:
     ok = df[df.status == "ok"]
     out: list[str] = []
-    for label, mode, inp, _ in BARS:
+    out += _worst_bar_finding(bars)
+    for label, mode, inp, _, shapes in BARS:
         rows = [b for b in bars if b["bar"] == label]
         if not rows:
+            continue
+        if shapes == "docs":
+            out.append(_doc_bar_finding(label, rows))
             continue
         parts, missed = [], []
         for arch in BAR_ARCHS:
@@ -293,6 +411,7 @@ def findings(df: pd.DataFrame, bars: list[dict[str, Any]]) -> list[str]:
             f"attainable matmul FLOP/s (median); best {best.train_flop_frac:.0%} "
             f"({short_name(best)})."
         )
+    out += _flop_fraction_by_shape(ok)
     h = ok[["fwd_harness_frac", "train_harness_frac"]].max().max() if not ok.empty else None
     if h is not None and not pd.isna(h):
         out.append(
@@ -426,6 +545,7 @@ def render(
         rows = [
             [
                 b["bar"],
+                f"{b['spec']} L{b['layers']}",
                 b["arch"],
                 b["lengths"],
                 str(b["threads"] or "–"),
@@ -438,7 +558,16 @@ def render(
         lines.append(
             _table(
                 rows,
-                ["bar", "arch", "lengths", "threads", "load", "scratch / built-in", "verdict"],
+                [
+                    "bar",
+                    "shape",
+                    "arch",
+                    "lengths",
+                    "threads",
+                    "load",
+                    "scratch / built-in",
+                    "verdict",
+                ],
             )
         )
         hmax = ok[["fwd_harness_frac", "train_harness_frac"]].max().max()

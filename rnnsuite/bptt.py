@@ -33,6 +33,7 @@ from torch import Tensor
 from .cells import gemm
 from .cells.base import Cell, State
 from .cells.plain import plain, plain_ops
+from .native import sequence
 from .unroll import unroll, unroll_reversed
 
 _ENABLED = True
@@ -97,33 +98,63 @@ def run(
         return None
     if torch.compiler.is_compiling() or plain():
         return None
-    w_ih, b_ih, w_hh, b_hh = cell.manual_weights()
+    native = sequence.kernels(cell, x, cell.weight_hh, *state)
+    # the native loop reads its own layout of the weights (the LSTM's: torch's as it is)
+    w_ih, b_ih, w_hh, b_hh = cell.sequence_weights() if native else cell.manual_weights()
     inputs = (x, w_ih, b_ih, w_hh, b_hh, *state)
     if not any(t is not None and t.requires_grad for t in inputs):
         return None
-    outs = _ManualBPTT.apply(cell, batch_sizes, reverse, *inputs)
+    outs = _ManualBPTT.apply(cell, batch_sizes, reverse, native, *inputs)
     return outs[0], tuple(outs[1:])
+
+
+def infer(
+    cell: Cell, x: Tensor, state: State, batch_sizes: list[int] | None, reverse: bool
+) -> tuple[Tensor, State] | None:
+    """The layer's output and final state without autograd, the whole loop in one native
+    call (rnnsuite.native.sequence); None when that does not apply (no native loop for
+    this cell or these tensors, a gradient is wanted, tracing, plain_ops)."""
+    if not cell.manual or torch.compiler.is_compiling() or plain():
+        return None
+    if torch.is_grad_enabled() and any(
+        t.requires_grad for t in (x, *state, *cell.parameters(), *_owned(cell))
+    ):
+        return None
+    native = sequence.kernels(cell, x, cell.weight_hh, *state)
+    if native is None:
+        return None
+    with torch.no_grad():
+        w_ih, b_ih, w_hh, b_hh = cell.sequence_weights()
+        sizes = [x.shape[1]] * x.shape[0] if batch_sizes is None else batch_sizes
+        xp = gemm.linear(x.reshape(-1, x.shape[-1]) if batch_sizes is None else x, w_ih, b_ih)
+        out, final, _ = sequence.forward(
+            native, cell, xp, w_hh, b_hh, state, sizes, reverse, keep=False
+        )
+    return (out if batch_sizes is not None else out.view(*x.shape[:-1], out.shape[-1])), final
+
+
+def _owned(cell: Cell) -> tuple[Tensor, ...]:
+    """The parameters a network's cell reads from its owner (none when it holds its own)."""
+    return tuple(
+        t for name in type(cell).param_names if (t := getattr(cell, name, None)) is not None
+    )
 
 
 class _ManualBPTT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, cell, batch_sizes, reverse, x, w_ih, b_ih, weight, bias, *state0):
+    def forward(ctx, cell, batch_sizes, reverse, native, x, w_ih, b_ih, weight, bias, *state0):
         x2 = x.reshape(-1, x.shape[-1]) if batch_sizes is None else x
         sizes = [x.shape[1]] * x.shape[0] if batch_sizes is None else batch_sizes
         xp = gemm.linear(x2, w_ih, b_ih)
-        out = xp.new_empty(xp.shape[0], cell.hidden_size)
-        step = cell.manual_step(weight, bias, sizes[0])
-        xp_t, out_t = xp.split(sizes), out.split(sizes)
-        order = range(len(sizes) - 1, -1, -1) if reverse else range(len(sizes))
+        ctx.native = native
         saved: list[Tensor] = []
-        if sizes[0] == sizes[-1]:  # every step has the whole batch (padded input)
-            state = tuple(state0)
-            for t in order:
-                state, keep = step.forward(xp_t[t], state, out_t[t])
-                saved += keep
-            state = (state[0].clone(), *state[1:])  # the last h is a view of `out`
+        if native is not None:  # the whole loop in one native call
+            out, state, kept = sequence.forward(
+                native, cell, xp, weight, bias, state0, sizes, reverse, keep=True
+            )
+            saved += kept
         else:
-            state = _packed_forward(step, reverse, sizes, xp_t, out_t, state0, saved)
+            out, state = _python_forward(cell, xp, weight, bias, state0, sizes, reverse, saved)
         ctx.cell, ctx.sizes, ctx.reverse = cell, sizes, reverse
         ctx.per_step = len(saved) // len(sizes)
         ctx.padded_shape = None if batch_sizes is not None else x.shape
@@ -140,28 +171,45 @@ class _ManualBPTT(torch.autograd.Function):
         state0, saved = rest[: len(grad_final)], rest[len(grad_final) :]
         if torch.is_grad_enabled():  # create_graph: a gradient that is itself differentiable
             inputs = (x, w_ih, b_ih, weight, bias, *state0)
-            return (None, None, None, *_differentiable_grads(ctx, inputs, grad_out, grad_final))
+            grads = _differentiable_grads(ctx, inputs, grad_out, grad_final)
+            return (None, None, None, None, *grads)
         x2 = x.reshape(-1, x.shape[-1]) if ctx.padded_shape is not None else x
         sizes, reverse = ctx.sizes, ctx.reverse
         rows, G = out.shape[0], weight.shape[0]
-        need = ctx.needs_input_grad  # (cell, batch_sizes, reverse, x, w_ih, b_ih, w_hh, b_hh, ...)
+        # (cell, batch_sizes, reverse, native, x, w_ih, b_ih, w_hh, b_hh, ...)
+        need = ctx.needs_input_grad[1:]
         with contextlib.ExitStack() as pad:
             grad_xp = pad.enter_context(SCRATCHPAD.take("grad_xp", (rows, G), out))
             grad_hp = None
             if ctx.cell.manual_hidden_bias:
                 grad_hp = pad.enter_context(SCRATCHPAD.take("grad_hp", (rows, G), out))
-            grad_state0 = _walk_back(
-                ctx.cell.manual_step(weight, None, sizes[0]),
-                sizes,
-                reverse,
-                ctx.per_step,
-                saved,
-                out,
-                grad_out.reshape(-1, grad_out.shape[-1]),
-                grad_final,
-                grad_xp,
-                grad_hp,
-            )
+            if ctx.native is not None:
+                grad_state0 = sequence.backward(
+                    ctx.native,
+                    ctx.cell,
+                    weight,
+                    tuple(saved),
+                    out,
+                    grad_out.reshape(-1, grad_out.shape[-1]),
+                    grad_final,
+                    sizes,
+                    reverse,
+                    grad_xp,
+                    grad_hp,
+                )
+            else:
+                grad_state0 = _walk_back(
+                    ctx.cell.manual_step(weight, None, sizes[0]),
+                    sizes,
+                    reverse,
+                    ctx.per_step,
+                    saved,
+                    out,
+                    grad_out.reshape(-1, grad_out.shape[-1]),
+                    grad_final,
+                    grad_xp,
+                    grad_hp,
+                )
             grad_w_ih = grad_b_ih = grad_w = grad_b = grad_x = None
             if need[4]:
                 grad_w_ih = gemm.weight_grad(grad_xp, x2)
@@ -179,7 +227,7 @@ class _ManualBPTT(torch.autograd.Function):
                 grad_x = gemm.linear(grad_xp, w_ih.t())
                 if ctx.padded_shape is not None:
                     grad_x = grad_x.view(ctx.padded_shape)
-        return (None, None, None, grad_x, grad_w_ih, grad_b_ih, grad_w, grad_b, *grad_state0)
+        return (None, None, None, None, grad_x, grad_w_ih, grad_b_ih, grad_w, grad_b, *grad_state0)
 
 
 def _differentiable_grads(ctx, inputs, grad_out, grad_final) -> list[Tensor | None]:
@@ -192,9 +240,12 @@ def _differentiable_grads(ctx, inputs, grad_out, grad_final) -> list[Tensor | No
     with plain_ops():
         xp = torch.nn.functional.linear(x, w_ih, b_ih)
         walk = unroll_reversed if ctx.reverse else unroll
-        step = ctx.cell.manual_reference_step(weight, bias)
+        cell = ctx.cell  # the step of the layout the forward's weights are in
+        step = (cell.sequence_reference_step if ctx.native else cell.manual_reference_step)(
+            weight, bias
+        )
         out, final = walk(xp, step, tuple(state0), batch_sizes)
-    need = ctx.needs_input_grad[3:]
+    need = ctx.needs_input_grad[4:]
     wrt = [t for t, n in zip(inputs, need, strict=True) if n]
     grads = iter(
         torch.autograd.grad(
@@ -202,6 +253,21 @@ def _differentiable_grads(ctx, inputs, grad_out, grad_final) -> list[Tensor | No
         )
     )
     return [next(grads) if n else None for n in need]
+
+
+def _python_forward(cell, xp, weight, bias, state0, sizes, reverse, saved) -> tuple[Tensor, State]:
+    """The forward loop in Python, one manual step per time step (appends to `saved`)."""
+    out = xp.new_empty(xp.shape[0], cell.hidden_size)
+    step = cell.manual_step(weight, bias, sizes[0])
+    xp_t, out_t = xp.split(sizes), out.split(sizes)
+    order = range(len(sizes) - 1, -1, -1) if reverse else range(len(sizes))
+    if sizes[0] == sizes[-1]:  # every step has the whole batch (padded input)
+        state = tuple(state0)
+        for t in order:
+            state, keep = step.forward(xp_t[t], state, out_t[t])
+            saved += keep
+        return out, (state[0].clone(), *state[1:])  # the last h is a view of `out`
+    return out, _packed_forward(step, reverse, sizes, xp_t, out_t, state0, saved)
 
 
 def _packed_forward(step, reverse, sizes, xp_t, out_t, state0, saved) -> State:

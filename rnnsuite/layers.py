@@ -1,7 +1,8 @@
 """The layer machinery: unroll any Cell over time, forwards or backwards.
 
-A layer picks the path for a call — the cell's fused inference path, the hand-written
-BPTT (rnnsuite.bptt), or the cell's step under autograd, unrolled by rnnsuite.unroll —
+A layer picks the path for a call — the whole-sequence native loop without autograd
+(rnnsuite.bptt.infer), the cell's fused inference path, the hand-written BPTT
+(rnnsuite.bptt, its loop native where it can be), or the cell's step under autograd, unrolled by rnnsuite.unroll —
 and inside plain_ops() always the last, in plain torch ops.
 """
 
@@ -72,6 +73,10 @@ class Layer(nn.Module):
         self, x: Tensor, batch_sizes: list[int] | None, state: State
     ) -> tuple[Tensor, State]:
         fast = not plain()
+        if fast:
+            whole = bptt.infer(self.cell, x, state, batch_sizes, reverse=self.reverse)
+            if whole is not None:
+                return whole
         if fast and batch_sizes is None and not torch.is_grad_enabled():
             fused = self.cell.run_padded(x.flip(0) if self.reverse else x, state)
             if fused is not None:

@@ -1,6 +1,7 @@
-"""The native pointwise kernels (rnnsuite.native): the same maths as the scratch LSTM's torch
-ops, on every path they serve (training forward and backward, padded, packed, reversed,
-bidirectional, stacked; inference), plus how they are switched and how they fail."""
+"""The native kernels (rnnsuite.native): each scratch cell's whole time loop in one call,
+the same maths as its torch-ops steps on every path they serve (training forward and
+backward, padded, packed, reversed, bidirectional, stacked; inference), for the LSTM, the
+GRU and the Elman RNN (tanh and relu), plus how they are switched and how they fail."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 import rnnsuite
-from helpers import assert_results_close, initial_state, make_input, run_and_backprop
+from helpers import as_tuple, assert_results_close, initial_state, make_input, run_and_backprop
 from rnnsuite import native
 
 T, B, I, H = 7, 5, 3, 6
@@ -31,10 +32,26 @@ def test_required_kernels_are_built():
     assert native.status()["active"] is True
 
 
-def _model(layers=1, bidir=False):
+#: (registry name, constructor options) of every cell with a native loop
+ARCHS = {
+    "lstm": ("lstm", {}),
+    "gru": ("gru", {}),
+    "rnn": ("rnn", {}),
+    "rnn_relu": ("rnn", {"nonlinearity": "relu"}),
+}
+
+
+def _model(layers=1, bidir=False, arch="lstm"):
     torch.manual_seed(0)
+    name, options = ARCHS[arch]
     return rnnsuite.build(
-        "lstm", "scratch", input_size=I, hidden_size=H, num_layers=layers, bidirectional=bidir
+        name,
+        "scratch",
+        input_size=I,
+        hidden_size=H,
+        num_layers=layers,
+        bidirectional=bidir,
+        **options,
     )
 
 
@@ -44,15 +61,15 @@ def _compare(got, want, tol=2e-6):
 
 @needs_kernels
 @pytest.mark.parametrize(
-    "layers,bidir,packed,init",
-    list(itertools.product([1, 2], [False, True], [False, True], [False, True])),
+    "arch,layers,bidir,packed,init",
+    list(itertools.product(ARCHS, [1, 2], [False, True], [False, True], [False, True])),
 )
-def test_training_kernels_equal_torch_ops(layers, bidir, packed, init):
+def test_training_kernels_equal_torch_ops(arch, layers, bidir, packed, init):
     """Outputs, final states and every gradient, kernels vs the torch ops, float32."""
-    model = _model(layers, bidir)
+    model = _model(layers, bidir, arch)
     x = make_input(T, B, I, torch.float32, batch_first=False)
     dirs = layers * (2 if bidir else 1)
-    state = initial_state("lstm", dirs, B, H, torch.float32) if init else None
+    state = initial_state(ARCHS[arch][0], dirs, B, H, torch.float32) if init else None
     lengths = LENGTHS if packed else None
     got = run_and_backprop(model, x, lengths, state, False)
     with native.torch_ops():
@@ -61,8 +78,9 @@ def test_training_kernels_equal_torch_ops(layers, bidir, packed, init):
 
 
 @needs_kernels
-def test_the_kernels_run_and_the_switch_turns_them_off(monkeypatch):
-    """The comparison above means something only if the kernels were called."""
+@pytest.mark.parametrize("arch", ARCHS)
+def test_the_kernels_run_and_the_switch_turns_them_off(monkeypatch, arch):
+    """The comparisons here mean something only if the kernels were called."""
     calls = []
     real = native.load()
 
@@ -72,12 +90,15 @@ def test_the_kernels_run_and_the_switch_turns_them_off(monkeypatch):
             return getattr(real, name)
 
     monkeypatch.setattr(native, "load", lambda: Spy())
-    model = _model()
+    model = _model(arch=arch)
+    kind = ARCHS[arch][0]
     x = make_input(T, B, I, torch.float32, batch_first=False)
     model(x)[0].sum().backward()
+    assert calls == [f"{kind}_seq_forward", f"{kind}_seq_backward"]
+    calls.clear()
     with torch.no_grad():
         model(x)
-    assert {"lstm_train_forward", "lstm_train_backward", "lstm_infer"} <= set(calls)
+    assert calls == [f"{kind}_seq_forward"]
     calls.clear()
     with native.torch_ops():
         model(x)[0].sum().backward()
@@ -91,19 +112,30 @@ def test_the_kernels_run_and_the_switch_turns_them_off(monkeypatch):
 
 
 @needs_kernels
-@pytest.mark.parametrize("init", [False, True])
-def test_inference_kernel_equals_torch_ops_and_builtin(init):
-    model = _model()
-    builtin = rnnsuite.build("lstm", "builtin", input_size=I, hidden_size=H)
+@pytest.mark.parametrize(
+    "arch,packed,init", list(itertools.product(ARCHS, [False, True], [False, True]))
+)
+def test_inference_kernel_equals_torch_ops_and_builtin(arch, packed, init):
+    model = _model(arch=arch)
+    name, options = ARCHS[arch]
+    builtin = rnnsuite.build(name, "builtin", input_size=I, hidden_size=H, **options)
     rnnsuite.copy_weights(model, builtin)
     x = make_input(T, B, I, torch.float32, batch_first=False).detach()
-    state = initial_state("lstm", 1, B, H, torch.float32) if init else None
-    state = None if state is None else tuple(s.detach() for s in state)
+    state = initial_state(name, 1, B, H, torch.float32) if init else None
+    state = None if state is None else tuple(s.detach() for s in as_tuple(state))
+    if state is not None and len(state) == 1:
+        state = state[0]
+
+    def run(net):
+        inp = rnnsuite.pack_padded(x, LENGTHS) if packed else x
+        out, final = net(inp, state)
+        return (out.data if packed else out), as_tuple(final)
+
     with torch.no_grad():
-        got_out, got_state = model(x, state)
+        got_out, got_state = run(model)
         with native.torch_ops():
-            want_out, want_state = model(x, state)
-        ref_out, ref_state = builtin(x, state)
+            want_out, want_state = run(model)
+        ref_out, ref_state = run(builtin)
     for a, b in ((got_out, want_out), *zip(got_state, want_state, strict=True)):
         torch.testing.assert_close(a, b, rtol=2e-6, atol=2e-6)
     for a, b in ((got_out, ref_out), *zip(got_state, ref_state, strict=True)):
@@ -129,16 +161,18 @@ def test_saturated_gates_stay_finite_and_match():
 @needs_kernels
 def test_kernels_check_their_inputs():
     k = native.load()
-    g, m, h = torch.zeros(2, 8), torch.zeros(2, 2), torch.zeros(2, 2)
-    k.lstm_infer(g, m, h)  # the right shapes pass
-    with pytest.raises(RuntimeError, match="gates must be"):
-        k.lstm_infer(torch.zeros(2, 7), m, h)
+    xp, w, h = torch.zeros(6, 8), torch.zeros(8, 2), torch.zeros(3, 2)
+    k.lstm_seq_forward(xp, w, h, h, [3, 3], False, True)  # the right shapes pass
+    with pytest.raises(RuntimeError, match="xp must be"):
+        k.lstm_seq_forward(torch.zeros(6, 7), w, h, h, [3, 3], False, True)
     with pytest.raises(RuntimeError, match="float32"):
-        k.lstm_infer(g.double(), m, h)
-    with pytest.raises(RuntimeError, match="unit stride"):
-        k.lstm_infer(g, torch.zeros(2, 2).t(), h)
-    with pytest.raises(RuntimeError, match="together"):
-        k.lstm_infer(g, m, h, torch.zeros(2, 5))
+        k.lstm_seq_forward(xp.double(), w, h, h, [3, 3], False, True)
+    with pytest.raises(RuntimeError, match="contiguous"):
+        k.lstm_seq_forward(torch.zeros(8, 6).t(), w, h, h, [3, 3], False, True)
+    with pytest.raises(RuntimeError, match="sum to 5, not 6"):
+        k.lstm_seq_forward(xp, w, h, h, [3, 2], False, True)
+    with pytest.raises(RuntimeError, match=r"batch sizes must be in 1\.\.3"):
+        k.lstm_seq_forward(xp, w, h, h, [4, 2], False, True)
 
 
 @needs_kernels

@@ -46,6 +46,11 @@ class Cell(nn.Module):
     #: True when the hidden bias stays inside the step (not folded into the projection),
     #: so the manual path must return b_hh's gradient too (GRU).
     manual_hidden_bias: ClassVar[bool] = False
+    #: the native whole-sequence loop of this cell's manual step (rnnsuite.native.sequence:
+    #: "lstm", "gru", "rnn"), or None
+    sequence_kernel: ClassVar[str | None] = None
+    #: False keeps this cell off rnnsuite.native's kernels (the bench's scratch_torch)
+    native = True
 
     #: the parameters a cell reads (torch's names without the layer suffix)
     param_names: ClassVar[tuple[str, ...]] = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -139,6 +144,15 @@ class Cell(nn.Module):
         """The manual step on manual_weights()'s W_hh and b_hh, in differentiable torch ops:
         what rnnsuite.bptt recomputes when a second derivative is asked for."""
         return self.step_fn(weight_hh)
+
+    def sequence_weights(self) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
+        """(W_ih, b_ih, W_hh, b_hh) as the native whole-sequence loop reads them
+        (``sequence_kernel``): manual_weights() unless a cell's loop reads another layout."""
+        return self.manual_weights()
+
+    def sequence_reference_step(self, weight_hh: Tensor, bias_hh: Tensor | None) -> StepFn:
+        """manual_reference_step for sequence_weights()'s layout (second derivatives)."""
+        return self.manual_reference_step(weight_hh, bias_hh)
 
     def manual_step(self, weight_hh: Tensor, bias_hh: Tensor | None, batch: int):
         """The step with its gradient written out (a ManualStepBase) for cells that set

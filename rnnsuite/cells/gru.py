@@ -25,6 +25,7 @@ class GRUCell(Cell):
     state_size = 1
     manual = True
     manual_hidden_bias = True
+    sequence_kernel = "gru"
 
     def projection_params(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.weight_ih, self.bias_ih

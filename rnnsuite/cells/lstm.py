@@ -18,19 +18,18 @@ For training the step's gradient is written out (``manual_step``, run by
 σ(−2c') (which gives tanh(c')), and the backward forms the gates' gradient in one
 (B, 4H) block.
 
-Where the native pointwise kernels are built (``rnnsuite.native``; float32 on the CPU),
-each step's gate arithmetic after its matrix multiply is one call to them instead of the
-torch ops below, the same maths; ``native = False`` on a cell keeps the torch ops.
+Where the native kernels are built (``rnnsuite.native``; float32 on the CPU), the whole
+time loop of this manual step, forward and backward, and of the inference step runs in
+one native call instead (``sequence_kernel``, on torch's own weight layout: see
+``sequence_weights``); ``native = False`` on a cell keeps the torch ops below.
 """
 
 from __future__ import annotations
 
-import functools
 import weakref
 
 import torch
 
-from .. import native as native_kernels
 from . import gemm
 from .base import Cell, ManualStepBase, State, StepFn
 from .plain import plain
@@ -77,7 +76,7 @@ class LSTMCell(Cell):
     state_size = 2
     hidden_adds_to_projection = True
     manual = True
-    native = True  # use rnnsuite.native's pointwise kernels where they apply
+    sequence_kernel = "lstm"
     param_names = (*Cell.param_names, "weight_hr")
 
     def __init__(
@@ -105,10 +104,6 @@ class LSTMCell(Cell):
         if self.output_size != self.hidden_size:  # the projection (proj_size)
             self.weight_hr = torch.nn.Parameter(torch.empty(self.output_size, self.hidden_size))
             self.reset_parameters()
-
-    def _kernels(self, *tensors: torch.Tensor):
-        """rnnsuite.native's kernels when this cell may use them on these tensors, else None."""
-        return native_kernels.kernels_for(*tensors) if self.native else None
 
     def _bind(self, t: torch.Tensor | None, double_g: bool | None = None) -> torch.Tensor | None:
         """Rows of a weight or bias in step order, g rows doubled when `double_g` (default:
@@ -162,12 +157,6 @@ class LSTMCell(Cell):
         m = c0 * -2
         out = x.new_empty(T, B, self.hidden_size)
         outs = out.unbind(0)
-        kernels = self._kernels(x)
-        if kernels is not None:  # the same step, its pointwise part in one call
-            for t in range(T - 1):  # the kernel also fills z for the next step
-                kernels.lstm_infer(matmul(z), m, outs[t], z, xs[t + 1])
-            kernels.lstm_infer(matmul(z), m, outs[T - 1])
-            return out, (out[-1], m.mul_(-0.5))
         u = x.new_empty(B, self.hidden_size)
         for t in range(T):
             i, f, o, s = matmul(z).sigmoid_().chunk(4, 1)  # s = σ(2g)
@@ -226,10 +215,25 @@ class LSTMCell(Cell):
 
         return step
 
-    def manual_step(self, weight_hh: torch.Tensor, bias_hh, batch: int) -> _ManualStep:
-        step = _ManualStep(weight_hh, None, batch)
-        step.kernels = self._kernels(weight_hh)
+    def sequence_weights(self):
+        """torch's layout as it is: the native loop reads the gates in torch's order and
+        forms tanh(g) = 2σ(2g) − 1 itself, so nothing is reordered per call."""
+        return self.weight_ih, self.folded_bias(), self.weight_hh, None
+
+    def sequence_reference_step(self, weight_hh: torch.Tensor, bias_hh) -> StepFn:
+        """The step on torch's layout, in differentiable torch ops (second derivatives)."""
+        w_hh_t = weight_hh.t()
+
+        def step(xp: torch.Tensor, state: State) -> State:
+            h, c = state
+            i, f, g, o = torch.addmm(xp, h, w_hh_t).chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            return torch.sigmoid(o) * torch.tanh(c), c
+
         return step
+
+    def manual_step(self, weight_hh: torch.Tensor, bias_hh, batch: int) -> _ManualStep:
+        return _ManualStep(weight_hh, None, batch)
 
 
 class _ManualStep(ManualStepBase):
@@ -239,24 +243,12 @@ class _ManualStep(ManualStepBase):
 
     c' = f c + i (2s − 1);  with σ' = σ(1 − σ) for all four blocks and 1 − tanh²(c') =
     4u(1 − u):  dc = dc_next + 4 dh o u (1 − u), the gates' gradient
-    [dc (2s − 1), dc c, dh (1 − 2u), 2 dc i] ⊙ σ', dc_prev = dc f, dh_prev = d W_hh.
+    [dc (2s − 1), dc c, dh (1 − 2u), 2 dc i] ⊙ σ', dc_prev = dc f, dh_prev = d W_hh."""
 
-    ``kernels``: rnnsuite.native's module when its pointwise kernels serve this step."""
-
-    kernels = None
     folds_output_grad = True
-
-    @functools.cached_property
-    def hidden(self):
-        """h -> h W_hhᵀ alone (the kernel adds the projected input in its own pass)."""
-        return gemm.hidden_matmul(self.weight, None, self.batch)
 
     def forward(self, xp: torch.Tensor, state: State, out: torch.Tensor):
         h, c = state
-        if self.kernels is not None:
-            gates, c = self.hidden(h), c.contiguous()  # gates: activated in place
-            c_new, u = self.kernels.lstm_train_forward(gates, xp, c, out)
-            return (out, c_new), (gates, c, u)
         gates = self.matmul(h, xp).sigmoid_()  # fresh (b, 4H): i, f, o, σ(2g)
         i, f, o, s = gates.chunk(4, 1)
         c_new = torch.mul(f, c).addcmul_(i, s, value=2).sub_(i)
@@ -267,13 +259,6 @@ class _ManualStep(ManualStepBase):
     def backward(self, grad: State, saved, h, grad_xp: torch.Tensor, grad_hp, grad_out) -> State:
         gh, gc = grad
         gates, c, u = saved
-        if self.kernels is not None:
-            # grad_final may come from autograd expanded (stride 0); the kernel wants unit
-            # strides along rows
-            dc_f = self.kernels.lstm_train_backward(
-                gh.contiguous(), grad_out.contiguous(), gc.contiguous(), gates, c, u, grad_xp
-            )
-            return self.grad_matmul(grad_xp, None), dc_f
         gh = gh + grad_out
         i, f, o, s = gates.chunk(4, 1)
         d_i, d_f, d_o, d_g = grad_xp.chunk(4, 1)

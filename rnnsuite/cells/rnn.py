@@ -14,6 +14,7 @@ class ElmanCell(Cell):
     state_size = 1
     hidden_adds_to_projection = True
     manual = True
+    sequence_kernel = "rnn"
 
     def __init__(
         self,

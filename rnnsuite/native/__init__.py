@@ -1,12 +1,13 @@
-"""Native pointwise kernels for the scratch cells: each step's gate arithmetic in one pass.
+"""Native kernels for the scratch cells: each layer-direction's whole time loop in one call.
 
-Why: the scratch LSTM's step is one matrix multiply and then 8 (inference) to 20
-(training) small elementwise torch calls. Each costs ~2.5 µs of dispatch, more than its
-arithmetic at B·H = 16k, and none is big enough for torch to split across threads, so
-with two threads the step waits on one core while ``nn.LSTM`` (oneDNN's fused RNN kernel)
-uses both. ``lstm_pointwise.cpp`` does a step's pointwise work in one call, split by rows
-across torch's intra-op threads. Same maths, to rounding (the parity tests compare both
-paths); the matrix multiplies stay where they were (``cells/gemm.py``).
+Why: a scratch cell's step in torch ops is one matrix multiply and then 8 to 20 small
+elementwise calls, each ~2.5 µs of dispatch plus the interpreter's loop, which at the
+documents' shapes (B = 16..128, H = 32..256) costs more than the arithmetic, while
+``nn.LSTM``'s own loop is C++. ``sequence.cpp`` runs the LSTM's, GRU's and Elman RNN's
+manual step over every time step, forward and the hand-written backward, padded and packed,
+each step one microkernel GEMM and one fused, vectorised pass over the gates
+(``sequence.py`` calls it; ``rnnsuite.bptt`` and the layers decide when). Same maths, to
+rounding: the parity tests compare it with the torch-ops steps and with the built-ins.
 
 The extension is compiled on first use with torch's C++ extension builder (a C++ compiler
 and ninja; cached under ``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``).
@@ -34,7 +35,7 @@ from typing import Any
 
 import torch
 
-SOURCE = Path(__file__).with_name("lstm_pointwise.cpp")
+SOURCES = (Path(__file__).with_name("sequence.cpp"),)
 #: -ffast-math at compile time only (vectorised expf from glibc's libmvec); it is not on the
 #: link line, so the library does not switch the process to flush-to-zero
 BASE_CFLAGS = ("-O3", "-ffast-math", "-fopenmp")
@@ -72,8 +73,12 @@ def cflags() -> tuple[str, ...]:
 
 def _name() -> str:
     """The extension's name, from its source and flags: a change builds a new one."""
-    key = SOURCE.read_bytes() + " ".join(cflags()).encode() + torch.__version__.encode()
-    return f"rnnsuite_pointwise_{hashlib.sha256(key).hexdigest()[:12]}"
+    key = (
+        b"".join(p.read_bytes() for p in SOURCES)
+        + " ".join(cflags()).encode()
+        + torch.__version__.encode()
+    )
+    return f"rnnsuite_sequence_{hashlib.sha256(key).hexdigest()[:12]}"
 
 
 def _build() -> ModuleType:
@@ -81,7 +86,7 @@ def _build() -> ModuleType:
 
     return cpp_extension.load(
         name=_name(),
-        sources=[str(SOURCE)],
+        sources=[str(p) for p in SOURCES],
         extra_cflags=list(cflags()),
         extra_ldflags=list(LDFLAGS),
         verbose=False,
@@ -106,8 +111,8 @@ def load() -> ModuleType | None:
                 _tried = True
                 if _module is None and m == "auto":
                     warnings.warn(
-                        "rnnsuite: the native pointwise kernels did not build "
-                        f"({_error}); the scratch LSTM keeps its torch ops, which are slower. "
+                        "rnnsuite: the native kernels did not build "
+                        f"({_error}); the scratch cells keep their torch ops, which are slower. "
                         "Install a C++ compiler and ninja (pip install ninja), or set "
                         "RNNSUITE_NATIVE=0 to choose the torch ops and silence this.",
                         RuntimeWarning,
@@ -115,7 +120,7 @@ def load() -> ModuleType | None:
                     )
     if _module is None and m == "1":
         raise RuntimeError(
-            f"RNNSUITE_NATIVE=1 but the native pointwise kernels did not build ({_error}); "
+            f"RNNSUITE_NATIVE=1 but the native kernels did not build ({_error}); "
             "install a C++ compiler and ninja (pip install ninja), or unset RNNSUITE_NATIVE"
         )
     return _module

@@ -1,0 +1,99 @@
+"""The whole-sequence loops of ``sequence.cpp``: one native call per layer-direction.
+
+Why: the hand-written BPTT of ``rnnsuite.bptt`` runs its time loop in Python, each step a
+few torch calls of ~2.5 µs dispatch plus the interpreter's own work; at the documents'
+shapes (B = 16..128, H = 32..256) that is more than the step's arithmetic, and
+``nn.LSTM``'s loop is C++. Here the loop, forward and backward, is C++ too: per step one
+matrix multiply and one fused pass over the gates. The maths is each cell's manual step
+(``cells/lstm.py``, ``gru.py``, ``rnn.py``), and the parity tests hold this path to
+the torch-ops steps and to the built-ins.
+
+A cell names its loop with ``sequence_kernel`` ("lstm", "gru", "rnn"); ``cell.native =
+False`` (the bench's ``scratch_torch``) or ``RNNSUITE_NATIVE=0`` keeps the Python loop.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from torch import Tensor
+
+from . import kernels_for
+
+
+def kernels(cell, *tensors: Tensor) -> ModuleType | None:
+    """The native module when this cell's whole-sequence loop applies to these tensors."""
+    if getattr(cell, "sequence_kernel", None) is None or not cell.native:
+        return None
+    return kernels_for(*(t for t in tensors if t is not None))
+
+
+def forward(
+    k: ModuleType,
+    cell,
+    xp: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    state0: tuple[Tensor, ...],
+    sizes: list[int],
+    reverse: bool,
+    keep: bool,
+) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
+    """(out rows, final state, what backward needs) for one layer-direction."""
+    weight = weight.detach().contiguous()
+    xp = xp.detach().contiguous()
+    state0 = tuple(s.detach() for s in state0)
+    kind = cell.sequence_kernel
+    if kind == "lstm":
+        res = k.lstm_seq_forward(xp, weight, state0[0], state0[1], sizes, reverse, keep)
+        return res[0], (res[1], res[2]), tuple(res[3:])
+    if kind == "gru":
+        b = None if bias is None else bias.detach().contiguous()
+        res = k.gru_seq_forward(xp, weight, b, state0[0], sizes, reverse, keep)
+        return res[0], (res[1],), tuple(res[2:])
+    if kind == "rnn":
+        res = k.rnn_seq_forward(xp, weight, state0[0], sizes, reverse, cell.nonlinearity == "tanh")
+        return res[0], (res[1],), ()
+    raise ValueError(f"no native sequence loop {kind!r}")
+
+
+def backward(
+    k: ModuleType,
+    cell,
+    weight: Tensor,
+    saved: tuple[Tensor, ...],
+    out: Tensor,
+    grad_out: Tensor,
+    grad_final: tuple[Tensor | None, ...],
+    sizes: list[int],
+    reverse: bool,
+    grad_xp: Tensor,
+    grad_hp: Tensor | None,
+) -> tuple[Tensor, ...]:
+    """Fill grad_xp (and grad_hp) for every step; return the initial state's gradient."""
+    weight = weight.detach().contiguous()
+    grad_out = grad_out.contiguous()
+    kind = cell.sequence_kernel
+    if kind == "lstm":
+        gh, gc = grad_final
+        return tuple(k.lstm_seq_backward(weight, grad_out, gh, gc, *saved, grad_xp, sizes, reverse))
+    if kind == "gru":
+        return tuple(
+            k.gru_seq_backward(
+                weight, grad_out, grad_final[0], *saved, grad_xp, grad_hp, sizes, reverse
+            )
+        )
+    if kind == "rnn":
+        return tuple(
+            k.rnn_seq_backward(
+                weight,
+                grad_out,
+                grad_final[0],
+                out,
+                grad_xp,
+                sizes,
+                reverse,
+                cell.nonlinearity == "tanh",
+            )
+        )
+    raise ValueError(f"no native sequence loop {kind!r}")
