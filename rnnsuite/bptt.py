@@ -93,18 +93,23 @@ def run(
 ) -> tuple[Tensor, State] | None:
     """The layer's output (rows of x) and final state, differentiable by hand; None when
     this path does not apply (the cell has no manual step, autograd is off or tracing, or
-    nothing needs a gradient): the caller's own loop is then the right one."""
-    if not (_ENABLED and cell.manual and torch.is_grad_enabled()):
+    nothing needs a gradient): the caller's own loop is then the right one. A cell with a
+    native loop but no manual step in Python (the peephole LSTM, the Cho GRU) comes here
+    only where that loop applies."""
+    if not (_ENABLED and torch.is_grad_enabled()):
         return None
     if torch.compiler.is_compiling() or plain():
         return None
     native = sequence.kernels(cell, x, cell.weight_hh, *state)
+    if native is None and not cell.manual:
+        return None
     # the native loop reads its own layout of the weights (the LSTM's: torch's as it is)
     w_ih, b_ih, w_hh, b_hh = cell.sequence_weights() if native else cell.manual_weights()
-    inputs = (x, w_ih, b_ih, w_hh, b_hh, *state)
+    extras = cell.sequence_extras() if native else ()
+    inputs = (x, w_ih, b_ih, w_hh, b_hh, *extras, *state)
     if not any(t is not None and t.requires_grad for t in inputs):
         return None
-    outs = _ManualBPTT.apply(cell, batch_sizes, reverse, native, *inputs)
+    outs = _ManualBPTT.apply(cell, batch_sizes, reverse, native, len(extras), *inputs)
     return outs[0], tuple(outs[1:])
 
 
@@ -114,7 +119,7 @@ def infer(
     """The layer's output and final state without autograd, the whole loop in one native
     call (rnnsuite.native.sequence); None when that does not apply (no native loop for
     this cell or these tensors, a gradient is wanted, tracing, plain_ops)."""
-    if not cell.manual or torch.compiler.is_compiling() or plain():
+    if torch.compiler.is_compiling() or plain():
         return None
     if torch.is_grad_enabled() and any(
         t.requires_grad for t in (x, *state, *cell.parameters(), *_owned(cell))
@@ -128,7 +133,7 @@ def infer(
         sizes = [x.shape[1]] * x.shape[0] if batch_sizes is None else batch_sizes
         xp = gemm.linear(x.reshape(-1, x.shape[-1]) if batch_sizes is None else x, w_ih, b_ih)
         out, final, _ = sequence.forward(
-            native, cell, xp, w_hh, b_hh, state, sizes, reverse, keep=False
+            native, cell, xp, w_hh, b_hh, cell.sequence_extras(), state, sizes, reverse, False
         )
     return (out if batch_sizes is not None else out.view(*x.shape[:-1], out.shape[-1])), final
 
@@ -142,7 +147,10 @@ def _owned(cell: Cell) -> tuple[Tensor, ...]:
 
 class _ManualBPTT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, cell, batch_sizes, reverse, native, x, w_ih, b_ih, weight, bias, *state0):
+    def forward(
+        ctx, cell, batch_sizes, reverse, native, n_extra, x, w_ih, b_ih, weight, bias, *rest
+    ):
+        extras, state0 = rest[:n_extra], rest[n_extra:]
         x2 = x.reshape(-1, x.shape[-1]) if batch_sizes is None else x
         sizes = [x.shape[1]] * x.shape[0] if batch_sizes is None else batch_sizes
         xp = gemm.linear(x2, w_ih, b_ih)
@@ -150,7 +158,7 @@ class _ManualBPTT(torch.autograd.Function):
         saved: list[Tensor] = []
         if native is not None:  # the whole loop in one native call
             out, state, kept = sequence.forward(
-                native, cell, xp, weight, bias, state0, sizes, reverse, keep=True
+                native, cell, xp, weight, bias, extras, state0, sizes, reverse, keep=True
             )
             saved += kept
         else:
@@ -161,73 +169,71 @@ class _ManualBPTT(torch.autograd.Function):
         ctx.has_bias, ctx.has_b_ih = bias is not None, b_ih is not None
         # the inputs themselves (references, no copies): the higher-order path recomputes
         # the layer from them
-        ctx.save_for_backward(x, w_ih, b_ih, weight, bias, out, *state0, *saved)
+        ctx.n_extra, ctx.n_state = n_extra, len(state0)
+        ctx.save_for_backward(x, w_ih, b_ih, weight, bias, out, *extras, *state0, *saved)
         result = out if batch_sizes is not None else out.view(*x.shape[:-1], cell.hidden_size)
         return (result, *state)
 
     @staticmethod
     def backward(ctx, grad_out, *grad_final):
         x, w_ih, b_ih, weight, bias, out, *rest = ctx.saved_tensors
-        state0, saved = rest[: len(grad_final)], rest[len(grad_final) :]
+        extras = tuple(rest[: ctx.n_extra])
+        state0 = rest[ctx.n_extra : ctx.n_extra + ctx.n_state]
+        saved = rest[ctx.n_extra + ctx.n_state :]
         if torch.is_grad_enabled():  # create_graph: a gradient that is itself differentiable
-            inputs = (x, w_ih, b_ih, weight, bias, *state0)
+            inputs = (x, w_ih, b_ih, weight, bias, *extras, *state0)
             grads = _differentiable_grads(ctx, inputs, grad_out, grad_final)
-            return (None, None, None, None, *grads)
+            return (None, None, None, None, None, *grads)
         x2 = x.reshape(-1, x.shape[-1]) if ctx.padded_shape is not None else x
-        sizes, reverse = ctx.sizes, ctx.reverse
+        sizes, reverse, cell, native = ctx.sizes, ctx.reverse, ctx.cell, ctx.native
         rows, G = out.shape[0], weight.shape[0]
-        # (cell, batch_sizes, reverse, native, x, w_ih, b_ih, w_hh, b_hh, ...)
-        need = ctx.needs_input_grad[1:]
+        # after (cell, batch_sizes, reverse, native, n_extra): x, w_ih, b_ih, w_hh, b_hh,
+        # the extras, the initial state
+        need = ctx.needs_input_grad[5:]
         with contextlib.ExitStack() as pad:
             grad_xp = pad.enter_context(SCRATCHPAD.take("grad_xp", (rows, G), out))
             grad_hp = None
-            if ctx.cell.manual_hidden_bias:
+            if cell.manual_hidden_bias:
                 grad_hp = pad.enter_context(SCRATCHPAD.take("grad_hp", (rows, G), out))
-            if ctx.native is not None:
+            grad_out = grad_out.reshape(-1, grad_out.shape[-1])
+            if native is not None:
                 grad_state0 = sequence.backward(
-                    ctx.native,
-                    ctx.cell,
-                    weight,
-                    tuple(saved),
-                    out,
-                    grad_out.reshape(-1, grad_out.shape[-1]),
-                    grad_final,
-                    sizes,
-                    reverse,
-                    grad_xp,
-                    grad_hp,
-                )
+                    native, cell, weight, extras, tuple(saved), out, grad_out, grad_final,
+                    sizes, reverse, grad_xp, grad_hp,
+                )  # fmt: skip
             else:
+                step = cell.manual_step(weight, None, sizes[0])
                 grad_state0 = _walk_back(
-                    ctx.cell.manual_step(weight, None, sizes[0]),
-                    sizes,
-                    reverse,
-                    ctx.per_step,
-                    saved,
-                    out,
-                    grad_out.reshape(-1, grad_out.shape[-1]),
-                    grad_final,
-                    grad_xp,
-                    grad_hp,
-                )
+                    step, sizes, reverse, ctx.per_step, saved, out, grad_out, grad_final,
+                    grad_xp, grad_hp,
+                )  # fmt: skip
             grad_w_ih = grad_b_ih = grad_w = grad_b = grad_x = None
-            if need[4]:
+            if need[1]:
                 grad_w_ih = gemm.weight_grad(grad_xp, x2)
-            if ctx.has_b_ih and need[5]:
+            if ctx.has_b_ih and need[2]:
                 grad_b_ih = grad_xp.sum(0)
             # W_hh's gradient reads the hidden product's own gradient where the cell keeps
             # it apart (GRU's n rows), else the gates' gradient
             grad_h = grad_xp if grad_hp is None else grad_hp
-            if need[6]:
-                h_prev = _previous_h(out, state0[0], sizes, reverse)
-                grad_w = gemm.weight_grad(grad_h, h_prev)
-            if ctx.has_bias and need[7]:
-                grad_b = grad_h.sum(0)
             if need[3]:
+                h_prev = _previous_h(out, state0[0], sizes, reverse)
+                if native is not None:
+                    grad_w = sequence.weight_hh_grad(cell, grad_h, h_prev, tuple(saved))
+                else:
+                    grad_w = gemm.weight_grad(grad_h, h_prev)
+            if ctx.has_bias and need[4]:
+                grad_b = grad_h.sum(0)
+            grad_extras: tuple = (None,) * ctx.n_extra
+            if any(need[5 : 5 + ctx.n_extra]):
+                grad_extras = sequence.extra_grads(cell, grad_xp, tuple(saved))
+            if need[0]:
                 grad_x = gemm.linear(grad_xp, w_ih.t())
                 if ctx.padded_shape is not None:
                     grad_x = grad_x.view(ctx.padded_shape)
-        return (None, None, None, None, grad_x, grad_w_ih, grad_b_ih, grad_w, grad_b, *grad_state0)
+        return (
+            None, None, None, None, None,
+            grad_x, grad_w_ih, grad_b_ih, grad_w, grad_b, *grad_extras, *grad_state0,
+        )  # fmt: skip
 
 
 def _differentiable_grads(ctx, inputs, grad_out, grad_final) -> list[Tensor | None]:
@@ -235,7 +241,8 @@ def _differentiable_grads(ctx, inputs, grad_out, grad_final) -> list[Tensor | No
     gradients: the forward recomputed in plain torch ops (the cell's manual step, same
     maths) and differentiated by autograd with create_graph, so second derivatives are
     exact. Only a backward that builds a graph (create_graph=True) comes here."""
-    x, w_ih, b_ih, weight, bias, *state0 = inputs
+    x, w_ih, b_ih, weight, bias, *rest = inputs
+    state0 = rest[ctx.n_extra :]  # the extras enter through the cell's own step
     batch_sizes = None if ctx.padded_shape is not None else ctx.sizes
     with plain_ops():
         xp = torch.nn.functional.linear(x, w_ih, b_ih)
@@ -245,7 +252,7 @@ def _differentiable_grads(ctx, inputs, grad_out, grad_final) -> list[Tensor | No
             weight, bias
         )
         out, final = walk(xp, step, tuple(state0), batch_sizes)
-    need = ctx.needs_input_grad[4:]
+    need = ctx.needs_input_grad[5:]
     wrt = [t for t, n in zip(inputs, need, strict=True) if n]
     grads = iter(
         torch.autograd.grad(

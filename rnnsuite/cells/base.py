@@ -46,8 +46,9 @@ class Cell(nn.Module):
     #: True when the hidden bias stays inside the step (not folded into the projection),
     #: so the manual path must return b_hh's gradient too (GRU).
     manual_hidden_bias: ClassVar[bool] = False
-    #: the native whole-sequence loop of this cell's manual step (rnnsuite.native.sequence:
-    #: "lstm", "gru", "rnn"), or None
+    #: the native whole-sequence loop of this cell (rnnsuite.native.sequence: "lstm", "gru",
+    #: "rnn", "lstm_peephole", "gru_cho"), or None; with one, training takes rnnsuite.bptt's
+    #: one-node path wherever the loop applies, even without a Python manual step
     sequence_kernel: ClassVar[str | None] = None
     #: False keeps this cell off rnnsuite.native's kernels (the bench's scratch_torch)
     native = True
@@ -149,6 +150,10 @@ class Cell(nn.Module):
         """(W_ih, b_ih, W_hh, b_hh) as the native whole-sequence loop reads them
         (``sequence_kernel``): manual_weights() unless a cell's loop reads another layout."""
         return self.manual_weights()
+
+    def sequence_extras(self) -> tuple[Tensor, ...]:
+        """Parameters the native loop reads besides the four weights (the peephole LSTM's)."""
+        return ()
 
     def sequence_reference_step(self, weight_hh: Tensor, bias_hh: Tensor | None) -> StepFn:
         """manual_reference_step for sequence_weights()'s layout (second derivatives)."""

@@ -17,6 +17,8 @@ from .base import Cell, State, StepFn
 class ChoGRUCell(Cell):
     gates = 3
     state_size = 1
+    #: the native loop (rnnsuite/native/sequence.cpp); without it, autograd over step_fn
+    sequence_kernel = "gru_cho"
 
     def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:
         H = self.hidden_size

@@ -98,6 +98,7 @@ class LSTMCell(Cell):
             # second derivatives the rest of this path gives)
             self.manual = False
             self.hidden_adds_to_projection = False
+            self.sequence_kernel = None  # the native loop has no projection either
 
     def own_parameters(self) -> None:
         super().own_parameters()

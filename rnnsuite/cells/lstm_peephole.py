@@ -20,6 +20,8 @@ class PeepholeLSTMCell(Cell):
     gates = 4
     state_size = 2
     hidden_adds_to_projection = True
+    #: the native loop (rnnsuite/native/sequence.cpp); without it, autograd over step_fn
+    sequence_kernel = "lstm_peephole"
 
     #: the diagonal peephole weights; in a network ``weight_ci_l0`` ... like torch's names
     peephole_names = ("weight_ci", "weight_cf", "weight_co")
@@ -30,6 +32,9 @@ class PeepholeLSTMCell(Cell):
         for name in self.peephole_names:
             setattr(self, name, nn.Parameter(torch.empty(self.hidden_size)))
         self.reset_parameters()  # again, now that the peephole weights exist
+
+    def sequence_extras(self) -> tuple[torch.Tensor, ...]:
+        return (self.weight_ci, self.weight_cf, self.weight_co)
 
     def step_fn(self, weight_hh: torch.Tensor | None = None) -> StepFn:
         w_hh_t = (self.recurrent_weight() if weight_hh is None else weight_hh).t()

@@ -303,6 +303,32 @@ std::vector<Tensor> lstm_backward(const Tensor& w, const Tensor& grad_out,
   return {dh, dc};
 }
 
+// One row of the GRU's forward step (see gru_forward); bh is b_hh (zeros without bias).
+template <bool KEEP>
+inline void gru_row(float* __restrict q, const float* __restrict x, const float* __restrict bh,
+                    float* __restrict hh, float* __restrict out, float* __restrict rz,
+                    float* __restrict n, float* __restrict diff, int64_t H) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const float qr = q[j] + bh[j], qz = q[H + j] + bh[H + j], qn = q[2 * H + j] + bh[2 * H + j];
+    const float rv = sigmoid(x[j] + qr), zv = sigmoid(x[H + j] + qz);
+    const float nv = tanh_(x[2 * H + j] + rv * qn);
+    const float dv = hh[j] - nv;
+    const float hv = nv + zv * dv;
+    if constexpr (KEEP) {
+      q[j] = qr;
+      q[H + j] = qz;
+      q[2 * H + j] = qn;
+      rz[j] = rv;
+      rz[H + j] = zv;
+      n[j] = nv;
+      diff[j] = dv;
+    }
+    hh[j] = hv;
+    out[j] = hv;
+  }
+}
+
 // ----------------------------------------------------------------------------------- GRU
 // hp = h W_hh^T + b_hh (kept whole); r = sigmoid(x_r + hp_r), z = sigmoid(x_z + hp_z),
 // n = tanh(x_n + r hp_n), h' = n + z (h - n). Kept: rz (rows, 2H), n, hp (rows, 3H), diff.
@@ -323,7 +349,8 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w, const OptTens
   Tensor diff = keep ? torch::empty({rows, H}, opts) : Tensor();
   const Matmul mm = forward_matmul(w);
   const float* X = xp.data_ptr<float>();
-  const float* BH = bias ? bias->data_ptr<float>() : nullptr;
+  const Tensor b_hh = bias ? bias->contiguous() : torch::zeros({3 * H}, opts);
+  const float* BH = b_hh.data_ptr<float>();
   float *HB = hbuf.data_ptr<float>(), *OUT = out.data_ptr<float>(), *HP = hp.data_ptr<float>();
   float* RZ = keep ? rz.data_ptr<float>() : nullptr;
   float* N = keep ? n.data_ptr<float>() : nullptr;
@@ -334,33 +361,14 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w, const OptTens
     mm.run(HB, H, b, p, 3 * H, false);
     at::parallel_for(0, b, grain(3 * H), [&](int64_t b0, int64_t b1) {
       for (int64_t r = b0; r < b1; ++r) {
+        const int64_t k = r0 + r;
         float* q = p + r * 3 * H;
-        const float* x = X + (r0 + r) * 3 * H;
-        float *hh = HB + r * H, *o_ = OUT + (r0 + r) * H;
-        float* rzz = keep ? RZ + (r0 + r) * 2 * H : nullptr;
-        float* nn_ = keep ? N + (r0 + r) * H : nullptr;
-        float* df = keep ? DF + (r0 + r) * H : nullptr;
-#pragma omp simd
-        for (int64_t j = 0; j < H; ++j) {
-          const float qr = q[j] + (BH ? BH[j] : 0.f);
-          const float qz = q[H + j] + (BH ? BH[H + j] : 0.f);
-          const float qn = q[2 * H + j] + (BH ? BH[2 * H + j] : 0.f);
-          const float rv = sigmoid(x[j] + qr), zv = sigmoid(x[H + j] + qz);
-          const float nv = tanh_(x[2 * H + j] + rv * qn);
-          const float dv = hh[j] - nv;
-          const float hv = nv + zv * dv;
-          if (rzz) {
-            q[j] = qr;
-            q[H + j] = qz;
-            q[2 * H + j] = qn;
-            rzz[j] = rv;
-            rzz[H + j] = zv;
-            nn_[j] = nv;
-            df[j] = dv;
-          }
-          hh[j] = hv;
-          o_[j] = hv;
-        }
+        const float* x = X + k * 3 * H;
+        if (keep)
+          gru_row<true>(q, x, BH, HB + r * H, OUT + k * H, RZ + k * 2 * H, N + k * H, DF + k * H,
+                        H);
+        else
+          gru_row<false>(q, x, BH, HB + r * H, OUT + k * H, nullptr, nullptr, nullptr, H);
       }
     });
   }
@@ -488,6 +496,294 @@ std::vector<Tensor> rnn_backward(const Tensor& w, const Tensor& grad_out, const 
   return {dh};
 }
 
+// One row of the peephole LSTM's forward step (see peephole_forward).
+template <bool KEEP>
+inline void peephole_row(float* __restrict g, const float* __restrict x, const float* __restrict wi,
+                         const float* __restrict wf, const float* __restrict wo,
+                         float* __restrict cc, float* __restrict hh, float* __restrict out,
+                         float* __restrict cp, float* __restrict cn, float* __restrict uu,
+                         int64_t H) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const float c = cc[j];
+    const float i = sigmoid(g[j] + x[j] + wi[j] * c);
+    const float f = sigmoid(g[H + j] + x[H + j] + wf[j] * c);
+    const float s = sigmoid(2.f * (g[2 * H + j] + x[2 * H + j]));
+    const float cv = f * c + i * (2.f * s - 1.f);
+    const float o = sigmoid(g[3 * H + j] + x[3 * H + j] + wo[j] * cv);
+    const float uv = sigmoid(-2.f * cv);
+    const float hv = o * (1.f - 2.f * uv);
+    if constexpr (KEEP) {
+      g[j] = i;
+      g[H + j] = f;
+      g[2 * H + j] = s;
+      g[3 * H + j] = o;
+      cp[j] = c;
+      cn[j] = cv;
+      uu[j] = uv;
+    }
+    cc[j] = cv;
+    hh[j] = hv;
+    out[j] = hv;
+  }
+}
+
+// One row of the Cho GRU's second pass (see cho_forward).
+template <bool KEEP>
+inline void cho_row(const float* __restrict g, const float* __restrict x,
+                    const float* __restrict mr, float* __restrict hh, float* __restrict out,
+                    float* __restrict n, float* __restrict diff, int64_t H) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const float nv = tanh_(x[2 * H + j] + mr[j]);
+    const float dv = hh[j] - nv;
+    const float hv = nv + g[H + j] * dv;
+    if constexpr (KEEP) {
+      n[j] = nv;
+      diff[j] = dv;
+    }
+    hh[j] = hv;
+    out[j] = hv;
+  }
+}
+
+// ------------------------------------------------------------------------- peephole LSTM
+// cells/lstm_peephole.py: gates in torch's layout (i, f, g, o), xp carrying both biases;
+// i = sigmoid(x_i + h_i + w_ci c), f = sigmoid(x_f + h_f + w_cf c), c' = f c + i tanh(g),
+// o = sigmoid(x_o + h_o + w_co c'), h' = o tanh(c'); tanh(g) = 2s - 1 with s = sigmoid(2g)
+// and tanh(c') = 1 - 2u with u = sigmoid(-2c'), as the LSTM's loop. Kept: acts = i, f, s, o;
+// c_prev; c_new; u.
+std::vector<Tensor> peephole_forward(const Tensor& xp, const Tensor& w, const Tensor& w_ci,
+                                     const Tensor& w_cf, const Tensor& w_co, const Tensor& h0,
+                                     const Tensor& c0, std::vector<int64_t> sizes, bool reverse,
+                                     bool keep) {
+  const int64_t B = h0.size(0), H = h0.size(1), rows = xp.size(0), T = sizes.size();
+  check(xp, rows, 4 * H, "xp");
+  check(w, 4 * H, H, "weight_hh");
+  for (const Tensor* p : {&w_ci, &w_cf, &w_co}) check(p->view({1, -1}), 1, H, "peephole weight");
+  const auto off = offsets(sizes, rows, B);
+  auto opts = xp.options();
+  Tensor hbuf = h0.contiguous().clone(), cbuf = c0.contiguous().clone();
+  Tensor out = torch::empty({rows, H}, opts);
+  Tensor acts = torch::empty({keep ? rows : B, 4 * H}, opts);
+  Tensor c_prev = keep ? torch::empty({rows, H}, opts) : Tensor();
+  Tensor c_new = keep ? torch::empty({rows, H}, opts) : Tensor();
+  Tensor u = keep ? torch::empty({rows, H}, opts) : Tensor();
+  const Matmul mm = forward_matmul(w);
+  const float *X = xp.data_ptr<float>(), *WI = w_ci.data_ptr<float>();
+  const float *WF = w_cf.data_ptr<float>(), *WO = w_co.data_ptr<float>();
+  float *HB = hbuf.data_ptr<float>(), *CB = cbuf.data_ptr<float>();
+  float *OUT = out.data_ptr<float>(), *A = acts.data_ptr<float>();
+  float* CP = keep ? c_prev.data_ptr<float>() : nullptr;
+  float* CN = keep ? c_new.data_ptr<float>() : nullptr;
+  float* U = keep ? u.data_ptr<float>() : nullptr;
+  for (int64_t t : order(T, reverse)) {
+    const int64_t b = sizes[t], r0 = off[t];
+    float* a = keep ? A + r0 * 4 * H : A;
+    mm.run(HB, H, b, a, 4 * H, false);
+    at::parallel_for(0, b, grain(4 * H), [&](int64_t b0, int64_t b1) {
+      for (int64_t r = b0; r < b1; ++r) {
+        const int64_t k = (r0 + r) * H;
+        float* g = a + r * 4 * H;
+        const float* x = X + (r0 + r) * 4 * H;
+        float *cc = CB + r * H, *hh = HB + r * H, *o_ = OUT + k;
+        if (keep)
+          peephole_row<true>(g, x, WI, WF, WO, cc, hh, o_, CP + k, CN + k, U + k, H);
+        else
+          peephole_row<false>(g, x, WI, WF, WO, cc, hh, o_, nullptr, nullptr, nullptr, H);
+      }
+    });
+  }
+  if (!keep) return {out, hbuf, cbuf};
+  return {out, hbuf, cbuf, acts, c_prev, c_new, u};
+}
+
+// With tc = 1 - 2u = tanh(c') and dh = carry + the output gradient:
+// d_o = dh tc o'; dc = carry_c + dh o (1 - tc^2) + d_o w_co; d_i = dc (2s-1) i';
+// d_f = dc c f'; d_g = 4 dc i s (1-s); dc_prev = dc f + d_i w_ci + d_f w_cf;
+// dh_prev = grad_gates W. The peephole weights' gradients (sums of d_i c, d_f c, d_o c'
+// over rows) are left to the caller, from grad_xp and the kept c's.
+std::vector<Tensor> peephole_backward(const Tensor& w, const Tensor& w_ci, const Tensor& w_cf,
+                                      const Tensor& w_co, const Tensor& grad_out,
+                                      const OptTensor& gh_final, const OptTensor& gc_final,
+                                      const Tensor& acts, const Tensor& c_prev, const Tensor& c_new,
+                                      const Tensor& u, Tensor& grad_xp, std::vector<int64_t> sizes,
+                                      bool reverse) {
+  const int64_t rows = acts.size(0), H = w.size(1), T = sizes.size(),
+                B = sizes.empty() ? 0 : *std::max_element(sizes.begin(), sizes.end());
+  check(acts, rows, 4 * H, "acts");
+  check(c_prev, rows, H, "c_prev");
+  check(c_new, rows, H, "c_new");
+  check(u, rows, H, "u");
+  check(grad_out, rows, H, "grad_out");
+  check(grad_xp, rows, 4 * H, "grad_xp");
+  const auto off = offsets(sizes, rows, B);
+  Tensor dh = carry_of(gh_final, B, H, acts), dc = carry_of(gc_final, B, H, acts);
+  const Matmul mm = backward_matmul(w);
+  const float *A = acts.data_ptr<float>(), *CP = c_prev.data_ptr<float>();
+  const float *U = u.data_ptr<float>(), *GO = grad_out.data_ptr<float>();
+  const float *WI = w_ci.data_ptr<float>(), *WF = w_cf.data_ptr<float>();
+  const float* WO = w_co.data_ptr<float>();
+  float *D = grad_xp.data_ptr<float>(), *DH = dh.data_ptr<float>(), *DC = dc.data_ptr<float>();
+  for (int64_t t : order(T, !reverse)) {
+    const int64_t b = sizes[t], r0 = off[t];
+    at::parallel_for(0, b, grain(4 * H), [&](int64_t b0, int64_t b1) {
+      for (int64_t r = b0; r < b1; ++r) {
+        const float* __restrict g = A + (r0 + r) * 4 * H;
+        const float* __restrict cp = CP + (r0 + r) * H;
+        const float* __restrict uu = U + (r0 + r) * H;
+        const float* __restrict go = GO + (r0 + r) * H;
+        float* __restrict d = D + (r0 + r) * 4 * H;
+        float* __restrict dhh = DH + r * H;
+        float* __restrict dcc = DC + r * H;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+          const float i = g[j], f = g[H + j], s = g[2 * H + j], o = g[3 * H + j];
+          const float tc = 1.f - 2.f * uu[j], dhv = dhh[j] + go[j];
+          const float d_o = dhv * tc * o * (1.f - o);
+          const float dcv = dcc[j] + dhv * o * (1.f - tc * tc) + d_o * WO[j];
+          const float d_i = dcv * (2.f * s - 1.f) * i * (1.f - i);
+          const float d_f = dcv * cp[j] * f * (1.f - f);
+          d[j] = d_i;
+          d[H + j] = d_f;
+          d[2 * H + j] = 4.f * dcv * i * s * (1.f - s);
+          d[3 * H + j] = d_o;
+          dcc[j] = dcv * f + d_i * WI[j] + d_f * WF[j];
+        }
+      }
+    });
+    mm.run(D + r0 * 4 * H, 4 * H, b, DH, H, false);
+  }
+  return {dh, dc};
+}
+
+// ------------------------------------------------------------------------------- Cho GRU
+// cells/gru_cho.py: W_hh's rows (r, z | n) apart; xp carries both biases.
+// [r, z] = sigmoid(x_rz + h W_rz^T); q = r h; n = tanh(x_n + q W_n^T); h' = n + z (h - n).
+// Two products a step. Kept: rz (rows, 2H), n, q (rows, H; W_n's gradient reads it), diff.
+std::vector<Tensor> cho_forward(const Tensor& xp, const Tensor& w, const Tensor& h0,
+                                std::vector<int64_t> sizes, bool reverse, bool keep) {
+  const int64_t B = h0.size(0), H = h0.size(1), rows = xp.size(0), T = sizes.size();
+  check(xp, rows, 3 * H, "xp");
+  check(w, 3 * H, H, "weight_hh");
+  const auto off = offsets(sizes, rows, B);
+  auto opts = xp.options();
+  Tensor hbuf = h0.contiguous().clone();
+  Tensor out = torch::empty({rows, H}, opts);
+  Tensor rz = torch::empty({keep ? rows : B, 2 * H}, opts);
+  Tensor q = torch::empty({keep ? rows : B, H}, opts);
+  Tensor m = torch::empty({B, H}, opts);
+  Tensor n = keep ? torch::empty({rows, H}, opts) : Tensor();
+  Tensor diff = keep ? torch::empty({rows, H}, opts) : Tensor();
+  const Matmul mm_rz = forward_matmul(w.narrow(0, 0, 2 * H));
+  const Matmul mm_n = forward_matmul(w.narrow(0, 2 * H, H));
+  const float* X = xp.data_ptr<float>();
+  float *HB = hbuf.data_ptr<float>(), *OUT = out.data_ptr<float>(), *M = m.data_ptr<float>();
+  float *RZ = rz.data_ptr<float>(), *Q = q.data_ptr<float>();
+  float* N = keep ? n.data_ptr<float>() : nullptr;
+  float* DF = keep ? diff.data_ptr<float>() : nullptr;
+  for (int64_t t : order(T, reverse)) {
+    const int64_t b = sizes[t], r0 = off[t];
+    float* a = keep ? RZ + r0 * 2 * H : RZ;
+    float* qq = keep ? Q + r0 * H : Q;
+    mm_rz.run(HB, H, b, a, 2 * H, false);
+    at::parallel_for(0, b, grain(2 * H), [&](int64_t b0, int64_t b1) {
+      for (int64_t r = b0; r < b1; ++r) {
+        float* __restrict g = a + r * 2 * H;
+        const float* __restrict x = X + (r0 + r) * 3 * H;
+        const float* __restrict hh = HB + r * H;
+        float* __restrict qr = qq + r * H;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+          const float rv = sigmoid(g[j] + x[j]);
+          g[j] = rv;
+          g[H + j] = sigmoid(g[H + j] + x[H + j]);
+          qr[j] = rv * hh[j];
+        }
+      }
+    });
+    mm_n.run(qq, H, b, M, H, false);
+    at::parallel_for(0, b, grain(2 * H), [&](int64_t b0, int64_t b1) {
+      for (int64_t r = b0; r < b1; ++r) {
+        const int64_t k = (r0 + r) * H;
+        const float* g = a + r * 2 * H;
+        const float* x = X + (r0 + r) * 3 * H;
+        if (keep)
+          cho_row<true>(g, x, M + r * H, HB + r * H, OUT + k, N + k, DF + k, H);
+        else
+          cho_row<false>(g, x, M + r * H, HB + r * H, OUT + k, nullptr, nullptr, H);
+      }
+    });
+  }
+  if (!keep) return {out, hbuf};
+  return {out, hbuf, rz, n, q, diff};
+}
+
+// g = carry + output gradient; d_n = g (1 - z)(1 - n^2); d_z = g diff z'; d_q = d_n W_n;
+// d_r = d_q h r' with h = diff + n; dh_prev = g z + d_q r + [d_r, d_z] W_rz.
+std::vector<Tensor> cho_backward(const Tensor& w, const Tensor& grad_out, const OptTensor& gh_final,
+                                 const Tensor& rz, const Tensor& n, const Tensor& q,
+                                 const Tensor& diff, Tensor& grad_xp, std::vector<int64_t> sizes,
+                                 bool reverse) {
+  const int64_t rows = rz.size(0), H = w.size(1), T = sizes.size(),
+                B = sizes.empty() ? 0 : *std::max_element(sizes.begin(), sizes.end());
+  check(rz, rows, 2 * H, "rz");
+  check(n, rows, H, "n");
+  check(q, rows, H, "q");
+  check(diff, rows, H, "diff");
+  check(grad_out, rows, H, "grad_out");
+  check(grad_xp, rows, 3 * H, "grad_xp");
+  const auto off = offsets(sizes, rows, B);
+  Tensor dh = carry_of(gh_final, B, H, rz);
+  Tensor dq = torch::empty({B, H}, rz.options());
+  const Matmul mm_rz = backward_matmul(w.narrow(0, 0, 2 * H));
+  const Matmul mm_n = backward_matmul(w.narrow(0, 2 * H, H));
+  const float *RZ = rz.data_ptr<float>(), *N = n.data_ptr<float>();
+  const float *DF = diff.data_ptr<float>(), *GO = grad_out.data_ptr<float>();
+  float *DX = grad_xp.data_ptr<float>(), *DH = dh.data_ptr<float>(), *DQ = dq.data_ptr<float>();
+  for (int64_t t : order(T, !reverse)) {
+    const int64_t b = sizes[t], r0 = off[t];
+    at::parallel_for(0, b, grain(2 * H), [&](int64_t b0, int64_t b1) {
+      for (int64_t r = b0; r < b1; ++r) {
+        const int64_t k = r0 + r;
+        const float* __restrict g = RZ + k * 2 * H;
+        const float* __restrict nn_ = N + k * H;
+        const float* __restrict df = DF + k * H;
+        const float* __restrict go = GO + k * H;
+        float* __restrict dx = DX + k * 3 * H;
+        float* __restrict dhh = DH + r * H;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+          const float zv = g[H + j], nv = nn_[j], gv = dhh[j] + go[j];
+          dx[H + j] = gv * df[j] * zv * (1.f - zv);
+          dx[2 * H + j] = (1.f - nv * nv) * (gv - gv * zv);
+          dhh[j] = gv * zv;
+        }
+      }
+    });
+    mm_n.run(DX + r0 * 3 * H + 2 * H, 3 * H, b, DQ, H, false);
+    at::parallel_for(0, b, grain(2 * H), [&](int64_t b0, int64_t b1) {
+      for (int64_t r = b0; r < b1; ++r) {
+        const int64_t k = r0 + r;
+        const float* __restrict g = RZ + k * 2 * H;
+        const float* __restrict nn_ = N + k * H;
+        const float* __restrict df = DF + k * H;
+        const float* __restrict dqq = DQ + r * H;
+        float* __restrict dx = DX + k * 3 * H;
+        float* __restrict dhh = DH + r * H;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+          const float rv = g[j], h = df[j] + nn_[j];
+          dx[j] = dqq[j] * h * rv * (1.f - rv);
+          dhh[j] += dqq[j] * rv;
+        }
+      }
+    });
+    mm_rz.run(DX + r0 * 3 * H, 3 * H, b, DH, H, true);
+  }
+  return {dh};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -497,4 +793,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_seq_backward", &gru_backward, "its hand-written backward");
   m.def("rnn_seq_forward", &rnn_forward, "Elman RNN layer-direction, every step");
   m.def("rnn_seq_backward", &rnn_backward, "its hand-written backward");
+  m.def("lstm_peephole_seq_forward", &peephole_forward, "peephole LSTM layer-direction");
+  m.def("lstm_peephole_seq_backward", &peephole_backward, "its hand-written backward");
+  m.def("gru_cho_seq_forward", &cho_forward, "Cho GRU layer-direction, every step");
+  m.def("gru_cho_seq_backward", &cho_backward, "its hand-written backward");
 }
