@@ -100,3 +100,20 @@ def test_verdicts_are_computed_from_values():
     assert len(refs["agnews_lstm"]["curve"]["points"]) == 37
     assert refs["hn_lmmodel5"]["table"]["rows"][12][3] == 0.498535
     assert set(refs) <= set(RECIPES)
+
+
+def test_stateful_scratch_lstm_lm_trains_finite_and_as_the_torch_ops():
+    """Regression: at 1c21921 the scratch LSTM of hn_lmmodel6_scratch (fastbook's LMModel6,
+    hidden state carried across batches) reached a NaN loss in its second epoch with the
+    native kernels of that time, while the torch ops trained. The native loops must give
+    the torch ops' curve, finite, to rounding."""
+    from rnnsuite import native
+
+    root = _data_root()
+    limits = {"epochs": 2}
+    fast = run_recipe("hn_lmmodel6_scratch", seed=0, limits=limits, root=root)
+    with native.torch_ops():
+        ref = run_recipe("hn_lmmodel6_scratch", seed=0, limits=limits, root=root)
+    for a, b in zip(fast["curves"]["epochs"], ref["curves"]["epochs"], strict=True):
+        for key in ("train_loss", "valid_loss", "accuracy"):
+            assert a[key] == pytest.approx(b[key], rel=1e-3), key
