@@ -325,6 +325,34 @@ def _flop_fraction_by_shape(ok: pd.DataFrame) -> list[str]:
     ]
 
 
+#: the scratch-only cells and the scratch cell of the same size each is held to (within 10%)
+VARIANT_OF = {"lstm_peephole": "lstm", "gru_cho": "gru"}
+VARIANT_MATCH = ["spec", "lengths", "threads", "device", "seed", "layers", "input", "reg"]
+
+
+def _variant_finding(ok: pd.DataFrame) -> list[str]:
+    """The peephole LSTM's and the Cho GRU's scratch throughput as a multiple of the scratch
+    LSTM's and GRU's at the same shape (separate timing groups: ratios of medians)."""
+    sc = ok[(ok.impl == "scratch") & ok.train_tok_s.notna() & ok.fwd_tok_s.notna()]
+    parts = []
+    for variant, base in VARIANT_OF.items():
+        for _, v in sc[sc.arch == variant].iterrows():
+            same = sc[(sc.arch == base) & (sc[VARIANT_MATCH] == v[VARIANT_MATCH]).all(axis=1)]
+            if same.empty:
+                continue
+            b = same.iloc[0]
+            parts.append(
+                f"{variant}/{base} {v.input} {v.spec} t{v.torch_threads}: training "
+                f"{v.train_tok_s / b.train_tok_s:.2f}×, forward {v.fwd_tok_s / b.fwd_tok_s:.2f}×"
+            )
+    if not parts:
+        return []
+    return [
+        "**the scratch-only cells beside their scratch twins** (goal: within 10%, i.e. ≥ "
+        "0.90×; separately timed groups, so ratios of medians): " + "; ".join(parts) + "."
+    ]
+
+
 def findings(df: pd.DataFrame, bars: list[dict[str, Any]]) -> list[str]:
     ok = df[df.status == "ok"]
     out: list[str] = []
@@ -362,6 +390,7 @@ def findings(df: pd.DataFrame, bars: list[dict[str, Any]]) -> list[str]:
             f"throughput (median of per-repeat ratios); the bar ({label}) {verdict}."
         )
     out += _torch_ops_findings(df)
+    out += _variant_finding(ok)
     bp = ok[(ok.impl == "builtin") & (ok.input == "packed") & ok.train_vs_padded.notna()]
     if not bp.empty:
         worst = bp.loc[bp.train_vs_padded.idxmin()]
