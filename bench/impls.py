@@ -83,6 +83,7 @@ def compile_cells(model: nn.Module) -> nn.Module:
         cell.step_fn = step_fn  # instance attribute: the layers call cell.step_fn()
         cell.run_padded = lambda x, state: None  # the compiled step, not the eager fused path
         cell.manual = False  # nor the hand-written BPTT: autograd over the compiled step
+        cell.native = False  # nor the native whole-sequence loops
         compiled_fns.append(code)
     model._bench_compiled_codes = compiled_fns  # type: ignore[attr-defined]
     return model

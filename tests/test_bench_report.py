@@ -98,6 +98,11 @@ def test_compiled_cells_match_scratch(arch):
         torch.testing.assert_close(comp(x)[0], ref(x)[0], rtol=1e-5, atol=1e-6)
     # inference must run the compiled step too, never the scratch cell's eager fused path
     assert all(cell.run_padded(x, None) is None for _, cell in comp.cells())
+    # ... nor the native whole-sequence loops: Dynamo must have compiled the step
+    from bench.impls import compiled_graph_count
+
+    assert all(not cell.native for _, cell in comp.cells())
+    assert compiled_graph_count(comp), "the compiled step never ran"
     with pytest.raises(TypeError):
         compile_cells(torch.nn.Linear(2, 2))
 
