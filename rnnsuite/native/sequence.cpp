@@ -171,12 +171,30 @@ Matmul backward_matmul(const Tensor& w) {
   return Matmul(w, w.size(0), w.size(1));
 }
 
-// Steps in the order the forward visits them (reverse: last first).
-std::vector<int64_t> order(int64_t T, bool backward_in_time) {
-  std::vector<int64_t> o(T);
-  for (int64_t i = 0; i < T; ++i) o[i] = backward_in_time ? T - 1 - i : i;
+// The steps in the order a pass visits them (backward in time: last first), each as
+// (its rows, the offset of its first row).
+std::vector<std::pair<int64_t, int64_t>> steps(const std::vector<int64_t>& sizes,
+                                               const std::vector<int64_t>& off,
+                                               bool backward_in_time) {
+  const int64_t T = sizes.size();
+  std::vector<std::pair<int64_t, int64_t>> o(T);
+  for (int64_t i = 0; i < T; ++i) {
+    const int64_t t = backward_in_time ? T - 1 - i : i;
+    o[i] = {sizes[t], off[t]};
+  }
   return o;
 }
+
+// f(r) for each of a step's b rows, split across torch's threads in chunks of grain(width)
+template <class F>
+void for_rows(int64_t b, int64_t width, const F& f) {
+  at::parallel_for(0, b, grain(width), [&](int64_t b0, int64_t b1) {
+    for (int64_t r = b0; r < b1; ++r) f(r);
+  });
+}
+
+// the widest step's rows: the batch (sizes are sorted longest first)
+int64_t batch_of(const std::vector<int64_t>& sizes) { return sizes.empty() ? 0 : sizes[0]; }
 
 Tensor carry_of(const OptTensor& g, int64_t B, int64_t H, const Tensor& like) {
   if (!g || !g->defined()) return torch::zeros({B, H}, like.options());
@@ -219,7 +237,7 @@ inline void lstm_row(float* __restrict g, const float* __restrict x, float* __re
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w, const Tensor& h0,
                                  const Tensor& c0, std::vector<int64_t> sizes, bool reverse,
                                  bool keep) {
-  const int64_t B = h0.size(0), H = h0.size(1), rows = xp.size(0), T = sizes.size();
+  const int64_t B = h0.size(0), H = h0.size(1), rows = xp.size(0);
   check(xp, rows, 4 * H, "xp");
   check(w, 4 * H, H, "weight_hh");
   const auto off = offsets(sizes, rows, B);
@@ -235,22 +253,19 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w, const Tensor
   float *OUT = out.data_ptr<float>(), *A = acts.data_ptr<float>();
   float* CP = keep ? c_prev.data_ptr<float>() : nullptr;
   float* U = keep ? u.data_ptr<float>() : nullptr;
-  for (int64_t t : order(T, reverse)) {
-    const int64_t b = sizes[t], r0 = off[t];
+  for (const auto& [b, r0] : steps(sizes, off, reverse)) {
     float* a = keep ? A + r0 * 4 * H : A;
     mm.run(HB, H, b, a, 4 * H, false);
-    at::parallel_for(0, b, grain(4 * H), [&](int64_t b0, int64_t b1) {
-      for (int64_t r = b0; r < b1; ++r) {
-        float* g = a + r * 4 * H;
-        const float* x = X + (r0 + r) * 4 * H;
-        float *hh = HB + r * H, *cc = CB + r * H, *o_ = OUT + (r0 + r) * H;
-        float* cp = keep ? CP + (r0 + r) * H : nullptr;
-        float* uu = keep ? U + (r0 + r) * H : nullptr;
-        if (keep)
-          lstm_row<true>(g, x, cc, hh, o_, cp, uu, H);
-        else
-          lstm_row<false>(g, x, cc, hh, o_, cp, uu, H);
-      }
+    for_rows(b, 4 * H, [&](int64_t r) {
+      float* g = a + r * 4 * H;
+      const float* x = X + (r0 + r) * 4 * H;
+      float *hh = HB + r * H, *cc = CB + r * H, *o_ = OUT + (r0 + r) * H;
+      float* cp = keep ? CP + (r0 + r) * H : nullptr;
+      float* uu = keep ? U + (r0 + r) * H : nullptr;
+      if (keep)
+        lstm_row<true>(g, x, cc, hh, o_, cp, uu, H);
+      else
+        lstm_row<false>(g, x, cc, hh, o_, cp, uu, H);
     });
   }
   if (!keep) return {out, hbuf, cbuf};
@@ -264,8 +279,7 @@ std::vector<Tensor> lstm_backward(const Tensor& w, const Tensor& grad_out,
                                   const OptTensor& gh_final, const OptTensor& gc_final,
                                   const Tensor& acts, const Tensor& c_prev, const Tensor& u,
                                   Tensor& grad_xp, std::vector<int64_t> sizes, bool reverse) {
-  const int64_t rows = acts.size(0), H = w.size(1), T = sizes.size(),
-                B = sizes.empty() ? 0 : *std::max_element(sizes.begin(), sizes.end());
+  const int64_t rows = acts.size(0), H = w.size(1), B = batch_of(sizes);
   check(acts, rows, 4 * H, "acts");
   check(c_prev, rows, H, "c_prev");
   check(u, rows, H, "u");
@@ -277,25 +291,22 @@ std::vector<Tensor> lstm_backward(const Tensor& w, const Tensor& grad_out,
   const float *A = acts.data_ptr<float>(), *CP = c_prev.data_ptr<float>();
   const float *U = u.data_ptr<float>(), *GO = grad_out.data_ptr<float>();
   float *D = grad_xp.data_ptr<float>(), *DH = dh.data_ptr<float>(), *DC = dc.data_ptr<float>();
-  for (int64_t t : order(T, !reverse)) {
-    const int64_t b = sizes[t], r0 = off[t];
-    at::parallel_for(0, b, grain(4 * H), [&](int64_t b0, int64_t b1) {
-      for (int64_t r = b0; r < b1; ++r) {
-        const float* g = A + (r0 + r) * 4 * H;
-        const float *cp = CP + (r0 + r) * H, *uu = U + (r0 + r) * H, *go = GO + (r0 + r) * H;
-        float* d = D + (r0 + r) * 4 * H;
-        float *dhh = DH + r * H, *dcc = DC + r * H;
+  for (const auto& [b, r0] : steps(sizes, off, !reverse)) {
+    for_rows(b, 4 * H, [&](int64_t r) {
+      const float* g = A + (r0 + r) * 4 * H;
+      const float *cp = CP + (r0 + r) * H, *uu = U + (r0 + r) * H, *go = GO + (r0 + r) * H;
+      float* d = D + (r0 + r) * 4 * H;
+      float *dhh = DH + r * H, *dcc = DC + r * H;
 #pragma omp simd
-        for (int64_t j = 0; j < H; ++j) {
-          const float i = g[j], f = g[H + j], s = g[2 * H + j], o = g[3 * H + j];
-          const float uv = uu[j], dhv = dhh[j] + go[j];
-          const float dcv = dcc[j] + 4.f * dhv * o * uv * (1.f - uv);
-          d[j] = dcv * (2.f * s - 1.f) * i * (1.f - i);
-          d[H + j] = dcv * cp[j] * f * (1.f - f);
-          d[2 * H + j] = 4.f * dcv * i * s * (1.f - s);
-          d[3 * H + j] = dhv * (1.f - 2.f * uv) * o * (1.f - o);
-          dcc[j] = dcv * f;
-        }
+      for (int64_t j = 0; j < H; ++j) {
+        const float i = g[j], f = g[H + j], s = g[2 * H + j], o = g[3 * H + j];
+        const float uv = uu[j], dhv = dhh[j] + go[j];
+        const float dcv = dcc[j] + 4.f * dhv * o * uv * (1.f - uv);
+        d[j] = dcv * (2.f * s - 1.f) * i * (1.f - i);
+        d[H + j] = dcv * cp[j] * f * (1.f - f);
+        d[2 * H + j] = 4.f * dcv * i * s * (1.f - s);
+        d[3 * H + j] = dhv * (1.f - 2.f * uv) * o * (1.f - o);
+        dcc[j] = dcv * f;
       }
     });
     mm.run(D + r0 * 4 * H, 4 * H, b, DH, H, false);
@@ -335,7 +346,7 @@ inline void gru_row(float* __restrict q, const float* __restrict x, const float*
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w, const OptTensor& bias,
                                 const Tensor& h0, std::vector<int64_t> sizes, bool reverse,
                                 bool keep) {
-  const int64_t B = h0.size(0), H = h0.size(1), rows = xp.size(0), T = sizes.size();
+  const int64_t B = h0.size(0), H = h0.size(1), rows = xp.size(0);
   check(xp, rows, 3 * H, "xp");
   check(w, 3 * H, H, "weight_hh");
   if (bias) check(bias->view({1, -1}), 1, 3 * H, "bias_hh");
@@ -355,21 +366,17 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w, const OptTens
   float* RZ = keep ? rz.data_ptr<float>() : nullptr;
   float* N = keep ? n.data_ptr<float>() : nullptr;
   float* DF = keep ? diff.data_ptr<float>() : nullptr;
-  for (int64_t t : order(T, reverse)) {
-    const int64_t b = sizes[t], r0 = off[t];
+  for (const auto& [b, r0] : steps(sizes, off, reverse)) {
     float* p = keep ? HP + r0 * 3 * H : HP;
     mm.run(HB, H, b, p, 3 * H, false);
-    at::parallel_for(0, b, grain(3 * H), [&](int64_t b0, int64_t b1) {
-      for (int64_t r = b0; r < b1; ++r) {
-        const int64_t k = r0 + r;
-        float* q = p + r * 3 * H;
-        const float* x = X + k * 3 * H;
-        if (keep)
-          gru_row<true>(q, x, BH, HB + r * H, OUT + k * H, RZ + k * 2 * H, N + k * H, DF + k * H,
-                        H);
-        else
-          gru_row<false>(q, x, BH, HB + r * H, OUT + k * H, nullptr, nullptr, nullptr, H);
-      }
+    for_rows(b, 3 * H, [&](int64_t r) {
+      const int64_t k = r0 + r;
+      float* q = p + r * 3 * H;
+      const float* x = X + k * 3 * H;
+      if (keep)
+        gru_row<true>(q, x, BH, HB + r * H, OUT + k * H, RZ + k * 2 * H, N + k * H, DF + k * H, H);
+      else
+        gru_row<false>(q, x, BH, HB + r * H, OUT + k * H, nullptr, nullptr, nullptr, H);
     });
   }
   if (!keep) return {out, hbuf};
@@ -382,8 +389,7 @@ std::vector<Tensor> gru_backward(const Tensor& w, const Tensor& grad_out, const 
                                  const Tensor& rz, const Tensor& n, const Tensor& hp,
                                  const Tensor& diff, Tensor& grad_xp, Tensor& grad_hp,
                                  std::vector<int64_t> sizes, bool reverse) {
-  const int64_t rows = rz.size(0), H = w.size(1), T = sizes.size(),
-                B = sizes.empty() ? 0 : *std::max_element(sizes.begin(), sizes.end());
+  const int64_t rows = rz.size(0), H = w.size(1), B = batch_of(sizes);
   check(rz, rows, 2 * H, "rz");
   check(n, rows, H, "n");
   check(hp, rows, 3 * H, "hp");
@@ -398,29 +404,26 @@ std::vector<Tensor> gru_backward(const Tensor& w, const Tensor& grad_out, const 
   const float *DF = diff.data_ptr<float>(), *GO = grad_out.data_ptr<float>();
   float *DX = grad_xp.data_ptr<float>(), *DP = grad_hp.data_ptr<float>(),
         *DH = dh.data_ptr<float>();
-  for (int64_t t : order(T, !reverse)) {
-    const int64_t b = sizes[t], r0 = off[t];
-    at::parallel_for(0, b, grain(3 * H), [&](int64_t b0, int64_t b1) {
-      for (int64_t r = b0; r < b1; ++r) {
-        const int64_t k = r0 + r;
-        const float *rzz = RZ + k * 2 * H, *nn_ = N + k * H, *q = HP + k * 3 * H;
-        const float *df = DF + k * H, *go = GO + k * H;
-        float *dx = DX + k * 3 * H, *dp = DP + k * 3 * H, *dhh = DH + r * H;
+  for (const auto& [b, r0] : steps(sizes, off, !reverse)) {
+    for_rows(b, 3 * H, [&](int64_t r) {
+      const int64_t k = r0 + r;
+      const float *rzz = RZ + k * 2 * H, *nn_ = N + k * H, *q = HP + k * 3 * H;
+      const float *df = DF + k * H, *go = GO + k * H;
+      float *dx = DX + k * 3 * H, *dp = DP + k * 3 * H, *dhh = DH + r * H;
 #pragma omp simd
-        for (int64_t j = 0; j < H; ++j) {
-          const float rv = rzz[j], zv = rzz[H + j], nv = nn_[j];
-          const float g = dhh[j] + go[j];
-          const float dn = (1.f - nv * nv) * (g - g * zv);
-          const float dr = dn * q[2 * H + j] * (rv - rv * rv);
-          const float dz = g * df[j] * (zv - zv * zv);
-          dx[j] = dr;
-          dx[H + j] = dz;
-          dx[2 * H + j] = dn;
-          dp[j] = dr;
-          dp[H + j] = dz;
-          dp[2 * H + j] = dn * rv;
-          dhh[j] = g * zv;  // the GEMM adds grad_hp W onto it
-        }
+      for (int64_t j = 0; j < H; ++j) {
+        const float rv = rzz[j], zv = rzz[H + j], nv = nn_[j];
+        const float g = dhh[j] + go[j];
+        const float dn = (1.f - nv * nv) * (g - g * zv);
+        const float dr = dn * q[2 * H + j] * (rv - rv * rv);
+        const float dz = g * df[j] * (zv - zv * zv);
+        dx[j] = dr;
+        dx[H + j] = dz;
+        dx[2 * H + j] = dn;
+        dp[j] = dr;
+        dp[H + j] = dz;
+        dp[2 * H + j] = dn * rv;
+        dhh[j] = g * zv;  // the GEMM adds grad_hp W onto it
       }
     });
     mm.run(DP + r0 * 3 * H, 3 * H, b, DH, H, true);
@@ -432,7 +435,7 @@ std::vector<Tensor> gru_backward(const Tensor& w, const Tensor& grad_out, const 
 // h' = act(xp + h W^T), act tanh (as 2 sigmoid(2x) - 1) or relu; nothing kept but h.
 std::vector<Tensor> rnn_forward(const Tensor& xp, const Tensor& w, const Tensor& h0,
                                 std::vector<int64_t> sizes, bool reverse, bool use_tanh) {
-  const int64_t B = h0.size(0), H = h0.size(1), rows = xp.size(0), T = sizes.size();
+  const int64_t B = h0.size(0), H = h0.size(1), rows = xp.size(0);
   check(xp, rows, H, "xp");
   check(w, H, H, "weight_hh");
   const auto off = offsets(sizes, rows, B);
@@ -441,21 +444,18 @@ std::vector<Tensor> rnn_forward(const Tensor& xp, const Tensor& w, const Tensor&
   const Matmul mm = forward_matmul(w);
   const float* X = xp.data_ptr<float>();
   float *HB = hbuf.data_ptr<float>(), *OUT = out.data_ptr<float>();
-  for (int64_t t : order(T, reverse)) {
-    const int64_t b = sizes[t], r0 = off[t];
+  for (const auto& [b, r0] : steps(sizes, off, reverse)) {
     float* o = OUT + r0 * H;
     mm.run(HB, H, b, o, H, false);
-    at::parallel_for(0, b, grain(H), [&](int64_t b0, int64_t b1) {
-      for (int64_t r = b0; r < b1; ++r) {
-        float *oo = o + r * H, *hh = HB + r * H;
-        const float* x = X + (r0 + r) * H;
-        if (use_tanh) {
+    for_rows(b, H, [&](int64_t r) {
+      float *oo = o + r * H, *hh = HB + r * H;
+      const float* x = X + (r0 + r) * H;
+      if (use_tanh) {
 #pragma omp simd
-          for (int64_t j = 0; j < H; ++j) hh[j] = oo[j] = tanh_(oo[j] + x[j]);
-        } else {
+        for (int64_t j = 0; j < H; ++j) hh[j] = oo[j] = tanh_(oo[j] + x[j]);
+      } else {
 #pragma omp simd
-          for (int64_t j = 0; j < H; ++j) hh[j] = oo[j] = std::max(oo[j] + x[j], 0.f);
-        }
+        for (int64_t j = 0; j < H; ++j) hh[j] = oo[j] = std::max(oo[j] + x[j], 0.f);
       }
     });
   }
@@ -465,8 +465,7 @@ std::vector<Tensor> rnn_forward(const Tensor& xp, const Tensor& w, const Tensor&
 std::vector<Tensor> rnn_backward(const Tensor& w, const Tensor& grad_out, const OptTensor& gh_final,
                                  const Tensor& out, Tensor& grad_xp, std::vector<int64_t> sizes,
                                  bool reverse, bool use_tanh) {
-  const int64_t rows = out.size(0), H = w.size(1), T = sizes.size(),
-                B = sizes.empty() ? 0 : *std::max_element(sizes.begin(), sizes.end());
+  const int64_t rows = out.size(0), H = w.size(1), B = batch_of(sizes);
   check(out, rows, H, "out");
   check(grad_out, rows, H, "grad_out");
   check(grad_xp, rows, H, "grad_xp");
@@ -475,20 +474,17 @@ std::vector<Tensor> rnn_backward(const Tensor& w, const Tensor& grad_out, const 
   const Matmul mm = backward_matmul(w);
   const float *O = out.data_ptr<float>(), *GO = grad_out.data_ptr<float>();
   float *DX = grad_xp.data_ptr<float>(), *DH = dh.data_ptr<float>();
-  for (int64_t t : order(T, !reverse)) {
-    const int64_t b = sizes[t], r0 = off[t];
-    at::parallel_for(0, b, grain(H), [&](int64_t b0, int64_t b1) {
-      for (int64_t r = b0; r < b1; ++r) {
-        const int64_t k = r0 + r;
-        const float *hv = O + k * H, *go = GO + k * H;
-        float *dx = DX + k * H, *dhh = DH + r * H;
-        if (use_tanh) {
+  for (const auto& [b, r0] : steps(sizes, off, !reverse)) {
+    for_rows(b, H, [&](int64_t r) {
+      const int64_t k = r0 + r;
+      const float *hv = O + k * H, *go = GO + k * H;
+      float *dx = DX + k * H, *dhh = DH + r * H;
+      if (use_tanh) {
 #pragma omp simd
-          for (int64_t j = 0; j < H; ++j) dx[j] = (1.f - hv[j] * hv[j]) * (dhh[j] + go[j]);
-        } else {
+        for (int64_t j = 0; j < H; ++j) dx[j] = (1.f - hv[j] * hv[j]) * (dhh[j] + go[j]);
+      } else {
 #pragma omp simd
-          for (int64_t j = 0; j < H; ++j) dx[j] = hv[j] > 0.f ? dhh[j] + go[j] : 0.f;
-        }
+        for (int64_t j = 0; j < H; ++j) dx[j] = hv[j] > 0.f ? dhh[j] + go[j] : 0.f;
       }
     });
     mm.run(DX + r0 * H, H, b, DH, H, false);
@@ -557,7 +553,7 @@ std::vector<Tensor> peephole_forward(const Tensor& xp, const Tensor& w, const Te
                                      const Tensor& w_cf, const Tensor& w_co, const Tensor& h0,
                                      const Tensor& c0, std::vector<int64_t> sizes, bool reverse,
                                      bool keep) {
-  const int64_t B = h0.size(0), H = h0.size(1), rows = xp.size(0), T = sizes.size();
+  const int64_t B = h0.size(0), H = h0.size(1), rows = xp.size(0);
   check(xp, rows, 4 * H, "xp");
   check(w, 4 * H, H, "weight_hh");
   for (const Tensor* p : {&w_ci, &w_cf, &w_co}) check(p->view({1, -1}), 1, H, "peephole weight");
@@ -577,21 +573,18 @@ std::vector<Tensor> peephole_forward(const Tensor& xp, const Tensor& w, const Te
   float* CP = keep ? c_prev.data_ptr<float>() : nullptr;
   float* CN = keep ? c_new.data_ptr<float>() : nullptr;
   float* U = keep ? u.data_ptr<float>() : nullptr;
-  for (int64_t t : order(T, reverse)) {
-    const int64_t b = sizes[t], r0 = off[t];
+  for (const auto& [b, r0] : steps(sizes, off, reverse)) {
     float* a = keep ? A + r0 * 4 * H : A;
     mm.run(HB, H, b, a, 4 * H, false);
-    at::parallel_for(0, b, grain(4 * H), [&](int64_t b0, int64_t b1) {
-      for (int64_t r = b0; r < b1; ++r) {
-        const int64_t k = (r0 + r) * H;
-        float* g = a + r * 4 * H;
-        const float* x = X + (r0 + r) * 4 * H;
-        float *cc = CB + r * H, *hh = HB + r * H, *o_ = OUT + k;
-        if (keep)
-          peephole_row<true>(g, x, WI, WF, WO, cc, hh, o_, CP + k, CN + k, U + k, H);
-        else
-          peephole_row<false>(g, x, WI, WF, WO, cc, hh, o_, nullptr, nullptr, nullptr, H);
-      }
+    for_rows(b, 4 * H, [&](int64_t r) {
+      const int64_t k = (r0 + r) * H;
+      float* g = a + r * 4 * H;
+      const float* x = X + (r0 + r) * 4 * H;
+      float *cc = CB + r * H, *hh = HB + r * H, *o_ = OUT + k;
+      if (keep)
+        peephole_row<true>(g, x, WI, WF, WO, cc, hh, o_, CP + k, CN + k, U + k, H);
+      else
+        peephole_row<false>(g, x, WI, WF, WO, cc, hh, o_, nullptr, nullptr, nullptr, H);
     });
   }
   if (!keep) return {out, hbuf, cbuf};
@@ -609,8 +602,7 @@ std::vector<Tensor> peephole_backward(const Tensor& w, const Tensor& w_ci, const
                                       const Tensor& acts, const Tensor& c_prev, const Tensor& c_new,
                                       const Tensor& u, Tensor& grad_xp, std::vector<int64_t> sizes,
                                       bool reverse) {
-  const int64_t rows = acts.size(0), H = w.size(1), T = sizes.size(),
-                B = sizes.empty() ? 0 : *std::max_element(sizes.begin(), sizes.end());
+  const int64_t rows = acts.size(0), H = w.size(1), B = batch_of(sizes);
   check(acts, rows, 4 * H, "acts");
   check(c_prev, rows, H, "c_prev");
   check(c_new, rows, H, "c_new");
@@ -625,31 +617,28 @@ std::vector<Tensor> peephole_backward(const Tensor& w, const Tensor& w_ci, const
   const float *WI = w_ci.data_ptr<float>(), *WF = w_cf.data_ptr<float>();
   const float* WO = w_co.data_ptr<float>();
   float *D = grad_xp.data_ptr<float>(), *DH = dh.data_ptr<float>(), *DC = dc.data_ptr<float>();
-  for (int64_t t : order(T, !reverse)) {
-    const int64_t b = sizes[t], r0 = off[t];
-    at::parallel_for(0, b, grain(4 * H), [&](int64_t b0, int64_t b1) {
-      for (int64_t r = b0; r < b1; ++r) {
-        const float* __restrict g = A + (r0 + r) * 4 * H;
-        const float* __restrict cp = CP + (r0 + r) * H;
-        const float* __restrict uu = U + (r0 + r) * H;
-        const float* __restrict go = GO + (r0 + r) * H;
-        float* __restrict d = D + (r0 + r) * 4 * H;
-        float* __restrict dhh = DH + r * H;
-        float* __restrict dcc = DC + r * H;
+  for (const auto& [b, r0] : steps(sizes, off, !reverse)) {
+    for_rows(b, 4 * H, [&](int64_t r) {
+      const float* __restrict g = A + (r0 + r) * 4 * H;
+      const float* __restrict cp = CP + (r0 + r) * H;
+      const float* __restrict uu = U + (r0 + r) * H;
+      const float* __restrict go = GO + (r0 + r) * H;
+      float* __restrict d = D + (r0 + r) * 4 * H;
+      float* __restrict dhh = DH + r * H;
+      float* __restrict dcc = DC + r * H;
 #pragma omp simd
-        for (int64_t j = 0; j < H; ++j) {
-          const float i = g[j], f = g[H + j], s = g[2 * H + j], o = g[3 * H + j];
-          const float tc = 1.f - 2.f * uu[j], dhv = dhh[j] + go[j];
-          const float d_o = dhv * tc * o * (1.f - o);
-          const float dcv = dcc[j] + dhv * o * (1.f - tc * tc) + d_o * WO[j];
-          const float d_i = dcv * (2.f * s - 1.f) * i * (1.f - i);
-          const float d_f = dcv * cp[j] * f * (1.f - f);
-          d[j] = d_i;
-          d[H + j] = d_f;
-          d[2 * H + j] = 4.f * dcv * i * s * (1.f - s);
-          d[3 * H + j] = d_o;
-          dcc[j] = dcv * f + d_i * WI[j] + d_f * WF[j];
-        }
+      for (int64_t j = 0; j < H; ++j) {
+        const float i = g[j], f = g[H + j], s = g[2 * H + j], o = g[3 * H + j];
+        const float tc = 1.f - 2.f * uu[j], dhv = dhh[j] + go[j];
+        const float d_o = dhv * tc * o * (1.f - o);
+        const float dcv = dcc[j] + dhv * o * (1.f - tc * tc) + d_o * WO[j];
+        const float d_i = dcv * (2.f * s - 1.f) * i * (1.f - i);
+        const float d_f = dcv * cp[j] * f * (1.f - f);
+        d[j] = d_i;
+        d[H + j] = d_f;
+        d[2 * H + j] = 4.f * dcv * i * s * (1.f - s);
+        d[3 * H + j] = d_o;
+        dcc[j] = dcv * f + d_i * WI[j] + d_f * WF[j];
       }
     });
     mm.run(D + r0 * 4 * H, 4 * H, b, DH, H, false);
@@ -663,7 +652,7 @@ std::vector<Tensor> peephole_backward(const Tensor& w, const Tensor& w_ci, const
 // Two products a step. Kept: rz (rows, 2H), n, q (rows, H; W_n's gradient reads it), diff.
 std::vector<Tensor> cho_forward(const Tensor& xp, const Tensor& w, const Tensor& h0,
                                 std::vector<int64_t> sizes, bool reverse, bool keep) {
-  const int64_t B = h0.size(0), H = h0.size(1), rows = xp.size(0), T = sizes.size();
+  const int64_t B = h0.size(0), H = h0.size(1), rows = xp.size(0);
   check(xp, rows, 3 * H, "xp");
   check(w, 3 * H, H, "weight_hh");
   const auto off = offsets(sizes, rows, B);
@@ -682,37 +671,32 @@ std::vector<Tensor> cho_forward(const Tensor& xp, const Tensor& w, const Tensor&
   float *RZ = rz.data_ptr<float>(), *Q = q.data_ptr<float>();
   float* N = keep ? n.data_ptr<float>() : nullptr;
   float* DF = keep ? diff.data_ptr<float>() : nullptr;
-  for (int64_t t : order(T, reverse)) {
-    const int64_t b = sizes[t], r0 = off[t];
+  for (const auto& [b, r0] : steps(sizes, off, reverse)) {
     float* a = keep ? RZ + r0 * 2 * H : RZ;
     float* qq = keep ? Q + r0 * H : Q;
     mm_rz.run(HB, H, b, a, 2 * H, false);
-    at::parallel_for(0, b, grain(2 * H), [&](int64_t b0, int64_t b1) {
-      for (int64_t r = b0; r < b1; ++r) {
-        float* __restrict g = a + r * 2 * H;
-        const float* __restrict x = X + (r0 + r) * 3 * H;
-        const float* __restrict hh = HB + r * H;
-        float* __restrict qr = qq + r * H;
+    for_rows(b, 2 * H, [&](int64_t r) {
+      float* __restrict g = a + r * 2 * H;
+      const float* __restrict x = X + (r0 + r) * 3 * H;
+      const float* __restrict hh = HB + r * H;
+      float* __restrict qr = qq + r * H;
 #pragma omp simd
-        for (int64_t j = 0; j < H; ++j) {
-          const float rv = sigmoid(g[j] + x[j]);
-          g[j] = rv;
-          g[H + j] = sigmoid(g[H + j] + x[H + j]);
-          qr[j] = rv * hh[j];
-        }
+      for (int64_t j = 0; j < H; ++j) {
+        const float rv = sigmoid(g[j] + x[j]);
+        g[j] = rv;
+        g[H + j] = sigmoid(g[H + j] + x[H + j]);
+        qr[j] = rv * hh[j];
       }
     });
     mm_n.run(qq, H, b, M, H, false);
-    at::parallel_for(0, b, grain(2 * H), [&](int64_t b0, int64_t b1) {
-      for (int64_t r = b0; r < b1; ++r) {
-        const int64_t k = (r0 + r) * H;
-        const float* g = a + r * 2 * H;
-        const float* x = X + (r0 + r) * 3 * H;
-        if (keep)
-          cho_row<true>(g, x, M + r * H, HB + r * H, OUT + k, N + k, DF + k, H);
-        else
-          cho_row<false>(g, x, M + r * H, HB + r * H, OUT + k, nullptr, nullptr, H);
-      }
+    for_rows(b, 2 * H, [&](int64_t r) {
+      const int64_t k = (r0 + r) * H;
+      const float* g = a + r * 2 * H;
+      const float* x = X + (r0 + r) * 3 * H;
+      if (keep)
+        cho_row<true>(g, x, M + r * H, HB + r * H, OUT + k, N + k, DF + k, H);
+      else
+        cho_row<false>(g, x, M + r * H, HB + r * H, OUT + k, nullptr, nullptr, H);
     });
   }
   if (!keep) return {out, hbuf};
@@ -725,8 +709,7 @@ std::vector<Tensor> cho_backward(const Tensor& w, const Tensor& grad_out, const 
                                  const Tensor& rz, const Tensor& n, const Tensor& q,
                                  const Tensor& diff, Tensor& grad_xp, std::vector<int64_t> sizes,
                                  bool reverse) {
-  const int64_t rows = rz.size(0), H = w.size(1), T = sizes.size(),
-                B = sizes.empty() ? 0 : *std::max_element(sizes.begin(), sizes.end());
+  const int64_t rows = rz.size(0), H = w.size(1), B = batch_of(sizes);
   check(rz, rows, 2 * H, "rz");
   check(n, rows, H, "n");
   check(q, rows, H, "q");
@@ -741,42 +724,37 @@ std::vector<Tensor> cho_backward(const Tensor& w, const Tensor& grad_out, const 
   const float *RZ = rz.data_ptr<float>(), *N = n.data_ptr<float>();
   const float *DF = diff.data_ptr<float>(), *GO = grad_out.data_ptr<float>();
   float *DX = grad_xp.data_ptr<float>(), *DH = dh.data_ptr<float>(), *DQ = dq.data_ptr<float>();
-  for (int64_t t : order(T, !reverse)) {
-    const int64_t b = sizes[t], r0 = off[t];
-    at::parallel_for(0, b, grain(2 * H), [&](int64_t b0, int64_t b1) {
-      for (int64_t r = b0; r < b1; ++r) {
-        const int64_t k = r0 + r;
-        const float* __restrict g = RZ + k * 2 * H;
-        const float* __restrict nn_ = N + k * H;
-        const float* __restrict df = DF + k * H;
-        const float* __restrict go = GO + k * H;
-        float* __restrict dx = DX + k * 3 * H;
-        float* __restrict dhh = DH + r * H;
+  for (const auto& [b, r0] : steps(sizes, off, !reverse)) {
+    for_rows(b, 2 * H, [&](int64_t r) {
+      const int64_t k = r0 + r;
+      const float* __restrict g = RZ + k * 2 * H;
+      const float* __restrict nn_ = N + k * H;
+      const float* __restrict df = DF + k * H;
+      const float* __restrict go = GO + k * H;
+      float* __restrict dx = DX + k * 3 * H;
+      float* __restrict dhh = DH + r * H;
 #pragma omp simd
-        for (int64_t j = 0; j < H; ++j) {
-          const float zv = g[H + j], nv = nn_[j], gv = dhh[j] + go[j];
-          dx[H + j] = gv * df[j] * zv * (1.f - zv);
-          dx[2 * H + j] = (1.f - nv * nv) * (gv - gv * zv);
-          dhh[j] = gv * zv;
-        }
+      for (int64_t j = 0; j < H; ++j) {
+        const float zv = g[H + j], nv = nn_[j], gv = dhh[j] + go[j];
+        dx[H + j] = gv * df[j] * zv * (1.f - zv);
+        dx[2 * H + j] = (1.f - nv * nv) * (gv - gv * zv);
+        dhh[j] = gv * zv;
       }
     });
     mm_n.run(DX + r0 * 3 * H + 2 * H, 3 * H, b, DQ, H, false);
-    at::parallel_for(0, b, grain(2 * H), [&](int64_t b0, int64_t b1) {
-      for (int64_t r = b0; r < b1; ++r) {
-        const int64_t k = r0 + r;
-        const float* __restrict g = RZ + k * 2 * H;
-        const float* __restrict nn_ = N + k * H;
-        const float* __restrict df = DF + k * H;
-        const float* __restrict dqq = DQ + r * H;
-        float* __restrict dx = DX + k * 3 * H;
-        float* __restrict dhh = DH + r * H;
+    for_rows(b, 2 * H, [&](int64_t r) {
+      const int64_t k = r0 + r;
+      const float* __restrict g = RZ + k * 2 * H;
+      const float* __restrict nn_ = N + k * H;
+      const float* __restrict df = DF + k * H;
+      const float* __restrict dqq = DQ + r * H;
+      float* __restrict dx = DX + k * 3 * H;
+      float* __restrict dhh = DH + r * H;
 #pragma omp simd
-        for (int64_t j = 0; j < H; ++j) {
-          const float rv = g[j], h = df[j] + nn_[j];
-          dx[j] = dqq[j] * h * rv * (1.f - rv);
-          dhh[j] += dqq[j] * rv;
-        }
+      for (int64_t j = 0; j < H; ++j) {
+        const float rv = g[j], h = df[j] + nn_[j];
+        dx[j] = dqq[j] * h * rv * (1.f - rv);
+        dhh[j] += dqq[j] * rv;
       }
     });
     mm_rz.run(DX + r0 * 3 * H, 3 * H, b, DH, H, true);
