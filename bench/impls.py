@@ -2,9 +2,9 @@
 ``compiled``.
 
 ``scratch`` and ``builtin`` come straight from ``rnnsuite.build``; ``scratch`` runs the
-native pointwise kernels where a cell has them and they built (rnnsuite.native: the LSTM).
-``scratch_torch`` is the same scratch model with those kernels switched off, every step on
-torch ops alone — the pure-PyTorch number beside the kernels' one. ``compiled``
+native whole-sequence loops where they built (rnnsuite.native: every scratch cell has one).
+``scratch_torch`` is the same scratch model with those loops switched off, every step on
+torch ops alone — the pure-PyTorch number beside the loops' one. ``compiled``
 is the scratch model with each cell's *per-step function* compiled by
 ``torch.compile`` — not the whole model: Dynamo graph-breaks on nn.LSTM/nn.GRU,
 and compiling the unrolled time loop compiles slowly, grows with T and

@@ -271,8 +271,8 @@ def _torch_ops_findings(df: pd.DataFrame) -> list[str]:
         what = f"packed {what}" if b["input"] == "packed" else what
         parts.append(f"{b['arch']} {what}, {threads}: {b['ratio']:.2f}×{with_kernels}")
     return [
-        "**the scratch cells without their native kernels** (scratch_torch, torch ops "
-        "alone; the bars judge scratch, which runs the kernels where a cell has them), "
+        "**the scratch cells without their native loops** (scratch_torch, torch ops "
+        "alone; the bars judge scratch, which runs the loops), "
         f"{BAR_SPEC}, vs the built-in: {'; '.join(parts)}."
     ]
 
@@ -460,7 +460,7 @@ def _native_text(status: dict[str, Any]) -> str:
     if status.get("active"):
         return (
             f"in use (RNNSUITE_NATIVE={status.get('mode')}, "
-            f"{' '.join(status.get('cflags', []))}): the scratch LSTM's gate arithmetic"
+            f"{' '.join(status.get('cflags', []))}): every scratch cell's time loop"
         )
     why = f": {status['error']}" if status.get("error") else ""
     return f"not in use (RNNSUITE_NATIVE={status.get('mode')}{why}): torch ops alone"
@@ -488,7 +488,7 @@ def _environment(records: list[dict[str, Any]]) -> list[list[str]]:
         ("injected slowdown", "injected_slowdown"),
         ("injection variables set (testing only)", "injections"),
         ("allocator / threading environment", "runtime_env"),
-        ("native pointwise kernels (scratch)", "native_kernels"),
+        ("native whole-sequence loops (scratch)", "native_kernels"),
     ]
     rows = []
     provs = [r.get("provenance", {}) for r in records if r.get("status") != "skipped"]

@@ -209,7 +209,7 @@ def test_bars_and_the_torch_ops_finding_come_from_the_results(tiny_run, monkeypa
     env = dict(report._environment(ResultStore(s.directory).latest()))
     state = rnnsuite.native.status()
     assert ("in use" if state["active"] else "not in use") in env[
-        "native pointwise kernels (scratch)"
+        "native whole-sequence loops (scratch)"
     ]
 
 
