@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tarfile
@@ -145,20 +146,24 @@ def test_a_failing_step_is_recorded_and_the_next_still_runs(tmp_path, packed_dat
 
 def test_a_step_past_its_limit_is_stopped(tmp_path):
     log = tmp_path / "log"
-    slow = [sys.executable, "-c", "import time; time.sleep(60)"]
+    # each child writes `done` only if it is left to finish its sleep: it must not be
+    done = tmp_path / "done"
+    finish = f"; open({str(done)!r}, 'w').close()"
+    slow = [sys.executable, "-c", "import time; time.sleep(60)" + finish]
     got = proc.run(slow, log=log, env=dict(os.environ), cwd=tmp_path, timeout_s=0.5)
-    assert got.status == "timeout" and got.seconds < 15
+    assert got.status == "timeout" and got.rc != 0 and not done.exists()  # SIGINT stopped it
     assert "stopped after its limit" in log.read_text()
     stubborn = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(60)"
     got = proc.run(
-        [sys.executable, "-c", stubborn],
+        [sys.executable, "-c", stubborn + finish],
         log=log,
         env=dict(os.environ),
         cwd=tmp_path,
         timeout_s=0.5,
         grace_s=0.5,
     )
-    assert got.status == "timeout" and got.seconds < 15  # SIGKILL after the grace period
+    # SIGINT ignored: SIGKILL after the grace period
+    assert got.status == "timeout" and got.rc == -signal.SIGKILL and not done.exists()
     missing = proc.run(["/nonexistent/x"], log=log, env={}, cwd=tmp_path, timeout_s=1)
     assert missing.status == "failed" and "cannot start" in log.read_text()
 
