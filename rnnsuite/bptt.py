@@ -121,9 +121,7 @@ def infer(
     this cell or these tensors, a gradient is wanted, tracing, plain_ops)."""
     if torch.compiler.is_compiling() or plain():
         return None
-    if torch.is_grad_enabled() and any(
-        t.requires_grad for t in (x, *state, *cell.parameters(), *_owned(cell))
-    ):
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, *state, *_read(cell))):
         return None
     native = sequence.kernels(cell, x, cell.weight_hh, *state)
     if native is None:
@@ -138,8 +136,8 @@ def infer(
     return (out if batch_sizes is not None else out.view(*x.shape[:-1], out.shape[-1])), final
 
 
-def _owned(cell: Cell) -> tuple[Tensor, ...]:
-    """The parameters a network's cell reads from its owner (none when it holds its own)."""
+def _read(cell: Cell) -> tuple[Tensor, ...]:
+    """The parameters a cell computes with: its own, or those it reads from its owner."""
     return tuple(
         t for name in type(cell).param_names if (t := getattr(cell, name, None)) is not None
     )

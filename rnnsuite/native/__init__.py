@@ -36,8 +36,9 @@ from typing import Any
 import torch
 
 SOURCES = (Path(__file__).with_name("sequence.cpp"),)
-#: -ffast-math at compile time only (vectorised expf from glibc's libmvec); it is not on the
-#: link line, so the library does not switch the process to flush-to-zero
+#: -ffast-math at compile time only (lets the row loops vectorise; sequence.cpp has its own
+#: exp); it is not on the link line, so the library does not switch the process to
+#: flush-to-zero
 BASE_CFLAGS = ("-O3", "-ffast-math", "-fopenmp")
 #: instruction sets by torch's own reading of the CPU (never -march=native: a build cached in
 #: a home directory shared by different machines must not use what one of them lacks)
