@@ -26,14 +26,14 @@ _FIX = 'use {fix} for it, or add exclude = ["{expr}"] to the block'
 def capability_problem(v: dict[str, Any]) -> tuple[str, str] | None:
     """(key, reason) when a cell asks for something its architecture lacks.
 
-    What an architecture supports is its record in bench/archs.py: its implementations,
+    What an architecture supports is its record in rnnsuite's registry: its implementations,
     a reverse direction, packed input, a weight_hh for weight_drop/awd's DropConnect (the
     Transformer baseline has none of these but the built-in). Such combinations are matrix
     errors naming the key, not silent drops.
     """
     arch = archs.get(v["arch"])
     name = arch.name
-    impls = arch.implementations()
+    impls = arch.implementations
     if v["impl"] not in impls:
         fix, expr = (
             (f'impl = "{impls[0]}"', f"{name} and impl!={impls[0]}")
@@ -59,8 +59,8 @@ def _reason(arch: archs.Arch, capability: str, asked: str, fix: str, expr: str) 
 
 
 def implementations(arch: str) -> tuple[str, ...]:
-    """The bench implementations an architecture has (see archs.Arch.implementations)."""
-    return archs.get(arch).implementations()
+    """The implementations an architecture has (its registry record's)."""
+    return archs.get(arch).implementations
 
 
 def present_devices() -> list[str]:

@@ -45,6 +45,22 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", metavar="LIST", help="replace the matrix's seeds: 0,1,2 or 0-4")
 
 
+def _with_plugin(add_parser):
+    def add(*args, **kwargs) -> argparse.ArgumentParser:
+        p = add_parser(*args, **kwargs)
+        p.add_argument(
+            "--plugin",
+            action="append",
+            default=[],
+            metavar="MODULE_OR_FILE",
+            help="import this module or .py file first: it registers your own architectures "
+            "(repeatable; also RNNSUITE_PLUGINS=a,b; see examples/custom_cell.py)",
+        )
+        return p
+
+    return add
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m bench",
@@ -54,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    sub.add_parser = _with_plugin(sub.add_parser)  # every command takes --plugin
 
     p = sub.add_parser(
         "run",
@@ -199,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     from .study import StudyError
 
     try:
+        from .plugins import load_all
+
+        load_all(args.plugin)
         return _dispatch(args)
     except (StudyError, UsageError, ResultsError) as e:
         print(f"bench: error: {e}", file=sys.stderr)

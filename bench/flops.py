@@ -7,7 +7,8 @@ gate arithmetic; a sigmoid or tanh counts as one FLOP):
 
     rnn 3H · lstm 14H · lstm_peephole 20H · gru 14H · gru_cho 10H
 
-(G and E are each architecture's ``gates`` and ``pointwise`` in bench/archs.py.)
+(G is the cell's ``gates``, E its registry record's ``pointwise``: rnnsuite/registry.py,
+``Architecture.forward_flops``, which also holds the Transformer's own count.)
 
 Computed tokens are T·B for a padded batch (the padding is computed too) and
 sum(lengths) for a packed one. A training step counts as 3× the forward (the
@@ -50,42 +51,29 @@ from . import archs
 
 
 def forward_flops(
-    arch: str, *, I: int, H: int, layers: int, bidirectional: bool, tokens: int
+    arch: str,
+    *,
+    I: int,
+    H: int,
+    layers: int,
+    bidirectional: bool,
+    tokens: int,
+    T: int = 0,
+    B: int = 0,
 ) -> int:
-    """FLOPs of one forward pass over ``tokens`` computed (time step, sequence) pairs."""
-    record = archs.get(arch)
-    G = record.gates
-    dirs = 2 if bidirectional else 1
-    total = 0
-    for k in range(layers):
-        size_in = I if k == 0 else H * dirs
-        per_token = 2 * G * H * (size_in + H) + record.pointwise * H
-        total += dirs * tokens * per_token
-    return int(total)
-
-
-def transformer_forward_flops(*, T: int, B: int, I: int, H: int, layers: int, heads: int) -> int:
-    """FLOPs of one forward pass of the Transformer baseline over a padded (T, B, I) batch."""
-    N = T * B
-    per_layer = 2 * N * 4 * H * H + 4 * T * T * B * H + 2 * N * 8 * H * H
-    per_layer += N * (25 * H + 4 * T * heads)
-    total = layers * per_layer + N * 6 * H
-    if I != H:
-        total += 2 * N * I * H
-    return int(total)
+    """FLOPs of one forward pass over ``tokens`` computed (time step, sequence) pairs: the
+    architecture's own cost model (its registry record)."""
+    return archs.get(arch).forward_flops(
+        T=T, B=B, I=I, H=H, layers=layers, bidirectional=bidirectional, tokens=tokens
+    )
 
 
 def cell_forward_flops(cell, tokens: int) -> int:
     """Forward FLOPs of a bench cell over ``tokens`` computed tokens (T·B when padded)."""
-    if archs.get(cell.arch).cost == "attention":
-        from .impls import transformer_heads
-
-        return transformer_forward_flops(
-            T=cell.T, B=cell.B, I=cell.I, H=cell.H, layers=cell.layers,
-            heads=transformer_heads(cell.H),
-        )  # fmt: skip
     return forward_flops(
         cell.arch,
+        T=cell.T,
+        B=cell.B,
         I=cell.I,
         H=cell.H,
         layers=cell.layers,
@@ -109,7 +97,7 @@ def matmul_probes(
     (no recurrence) ``proj`` is the fused Q/K/V projection, (T·B × H) by (H × 3H), and
     ``step`` the feed-forward's first product, (T·B × H) by (H × 4H).
     """
-    if archs.get(arch).cost == "attention":
+    if not archs.get(arch).recurrent:
         g = torch.Generator().manual_seed(seed)
         x = torch.randn(T * B, H, generator=g).to(device)
         w_qkv = torch.randn(H, 3 * H, generator=g).to(device)

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from .axes import (  # the matrix language; re-exported as this module's public names
-    ARCHS,
     BLOCK_KEYS,
     BUILTIN_SIZES,
     CELL_KEYS,
@@ -300,7 +299,6 @@ def _excludes(raw: Any, key: str, err) -> tuple[str, ...]:
 
 
 __all__ = [
-    "ARCHS",
     "BUILTIN_SIZES",
     "CELL_KEYS",
     "DEVICES",

@@ -27,8 +27,10 @@ from typing import Any
 
 import torch
 
+from rnnsuite.parity import check_twin
+
+from . import archs, kexpr, memory, plugins
 from . import flops as flops_mod
-from . import kexpr, memory
 from .cells import Cell, select
 from .failures import NonFiniteLoss, failure_fields
 from .impls import compiled_graph_count
@@ -38,6 +40,7 @@ from .results import SCHEMA
 from .timing import Timer, Variant, interleave, pair_ratio, summary
 
 MODES = ("fwd", "train")
+PARITY_IMPLS = ("scratch", "scratch_torch")
 
 
 class InjectedFault(RuntimeError):
@@ -73,17 +76,20 @@ def _fail(rec: dict[str, Any], phase: str, e: BaseException) -> None:
 
 
 def base_record(cell: Cell, run_id: str, provenance: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA,
-        "run_id": run_id,
-        "cell_id": cell.id,
-        "group": cell.group_key,
-        "status": "ok",
-        "cell": cell.config(),
-        "settings": dict(cell.settings),
-        "provenance": dict(provenance),
-        "started_at": now_iso(),
-    }
+    return plugins.stamp(
+        {
+            "schema": SCHEMA,
+            "run_id": run_id,
+            "cell_id": cell.id,
+            "group": cell.group_key,
+            "status": "ok",
+            "cell": cell.config(),
+            "settings": dict(cell.settings),
+            "provenance": dict(provenance),
+            "started_at": now_iso(),
+        },
+        cell.arch,
+    )
 
 
 def skipped_record(
@@ -92,6 +98,32 @@ def skipped_record(
     rec = base_record(cell, run_id, provenance)
     rec.update(status="skipped", reason=reason, finished_at=now_iso(), elapsed_s=0.0)
     return rec
+
+
+_PARITY: dict[tuple, dict[str, float] | BaseException] = {}
+
+
+def _parity(cell: Cell) -> dict[str, float] | None:
+    """The scratch implementation against its architecture's built-in twin (a plugin's
+    too), once a process per (arch, impl, layers, direction, device): rnnsuite.parity's
+    max differences; a ParityError fails every such cell. None where there is no twin,
+    and for ``compiled`` (the same step function, compiled: tests/ hold it to scratch)."""
+    spec = archs.get(cell.arch)
+    if spec.builtin is None or spec.scratch is None or cell.impl not in PARITY_IMPLS:
+        return None
+    key = (cell.arch, cell.impl, cell.layers, cell.bidirectional, cell.device)
+    if key not in _PARITY:
+        try:
+            _PARITY[key] = check_twin(
+                cell.arch, cell.impl, num_layers=cell.layers,
+                bidirectional=cell.bidirectional, device=cell.device,
+            )  # fmt: skip
+        except Exception as e:
+            _PARITY[key] = e
+    got = _PARITY[key]
+    if isinstance(got, BaseException):
+        raise got
+    return dict(got)
 
 
 def _prepare(cell: Cell, rec: dict[str, Any]):
@@ -104,6 +136,11 @@ def _prepare(cell: Cell, rec: dict[str, Any]):
         if fault == "raise":
             raise InjectedFault(f"injected fault ({FAULT_ENV})")
         w = Workload(cell)
+        phase = "parity"
+        parity = _parity(cell)
+        if parity is not None:
+            rec["parity"] = parity
+        phase = "build"
         tokens_computed = (
             w.length_info["tokens_valid"] if cell.input == "packed" else cell.T * cell.B
         )

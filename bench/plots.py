@@ -23,7 +23,13 @@ IMPL_COLORS = {
     "builtin": "#ff7f0e",
     "compiled": "#2ca02c",
 }
-ARCH_ORDER = list(archs.ORDER)
+
+
+def arch_order() -> list[str]:
+    """Display order of the architectures (the registry's, a plugin's included)."""
+    return list(archs.names())
+
+
 IMPL_ORDER = ["scratch", "scratch_torch", "builtin", "compiled"]
 
 
@@ -84,7 +90,7 @@ def throughput_by_arch(df: pd.DataFrame, path: Path) -> Path | None:
     h = headline_cells(df)
     if h.empty:
         return None
-    archs = _ordered(h.arch, ARCH_ORDER)
+    archs = _ordered(h.arch, arch_order())
     impls = _ordered(h.impl, IMPL_ORDER)
     inputs = _ordered(h.input, ["padded", "packed"])
     fig, axes = plt.subplots(
@@ -135,7 +141,7 @@ def ratio_scratch_builtin(df: pd.DataFrame, path: Path) -> Path | None:
     h = h[(h.impl == "scratch") & h.train_vs_builtin.notna()]
     if h.empty:
         return None
-    archs = _ordered(h.arch, ARCH_ORDER)
+    archs = _ordered(h.arch, arch_order())
     fig, ax = plt.subplots(figsize=(8, 4))
     series = [
         ("fwd", "padded", "forward, padded", "#9ecae1"),
@@ -224,7 +230,7 @@ def scaling(df: pd.DataFrame, path: Path, dim: str) -> Path | None:
     if not lines:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    markers = archs.MARKERS
+    markers = archs.markers()
     for k, g in lines:
         kd = dict(zip(keys, k, strict=True))
         label = f"{kd['arch']} {kd['impl']} {kd['input']}" + (" bi" if kd["bidirectional"] else "")
@@ -264,7 +270,7 @@ def memory(df: pd.DataFrame, path: Path) -> Path | None:
     h = h[h.saved_bytes.notna()]
     if h.empty:
         return None
-    archs = _ordered(h.arch, ARCH_ORDER)
+    archs = _ordered(h.arch, arch_order())
     impls = _ordered(h.impl, IMPL_ORDER)
     inputs = _ordered(h.input, ["padded", "packed"])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))

@@ -103,6 +103,8 @@ def collect(device: str, started_at: str, inject: dict[str, float] | None = None
 
     import rnnsuite
 
+    from . import plugins
+
     facts = {
         "device": device,
         "device_name": device_name(device),
@@ -124,6 +126,7 @@ def collect(device: str, started_at: str, inject: dict[str, float] | None = None
         "injections": injections(),
         "runtime_env": runtime_env(),
         "native_kernels": {**rnnsuite.native.status(), "cflags": list(rnnsuite.native.cflags())},
+        "plugins": plugins.loaded(),  # --plugin / RNNSUITE_PLUGINS: file → architectures
     }
     facts.update(git_state())
     return facts

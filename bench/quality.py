@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from . import archs, kexpr
+from . import archs, kexpr, plugins
 from .failures import console_reason, failure_fields
 from .interrupt import critical
 from .provenance import collect, injections, now_iso
@@ -248,6 +248,7 @@ def run(
                 "provenance": prov,
                 "started_at": now_iso(),
             }
+            plugins.stamp(rec, model_cfg.get("arch"))
             try:
                 torch.manual_seed(cell["seed"])
                 result = TASKS[task["loop"]](

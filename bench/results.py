@@ -280,11 +280,14 @@ class ResultStore:
         return records
 
     def finished_ids(self, *, retry_failed: bool = False) -> set[str]:
-        """Cells a resumed run skips: all recorded ones, or only the ok/skipped ones."""
+        """Cells a resumed run skips: all recorded ones, or only the ok/skipped ones; never
+        one of a plugin architecture whose code has changed since (plugins.is_current)."""
+        from .plugins import is_current
+
         return {
             rec["cell_id"]
             for rec in self.latest()
-            if not retry_failed or rec.get("status") in ("ok", "skipped")
+            if (not retry_failed or rec.get("status") in ("ok", "skipped")) and is_current(rec)
         }
 
     def _repair_tail(self, fd: int) -> None:

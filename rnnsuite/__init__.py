@@ -9,16 +9,21 @@ rnnsuite.LSTM(32, 64, num_layers=2)  # the same scratch twin, as a drop-in for n
 from . import bptt
 from .cells.plain import plain_ops
 from .heads import Acceptor, Transducer, last_step
-from .network import GRU, LSTM, RNN, ChoGRU, PeepholeLSTM
+from .models.transformer import CausalTransformer
+from .network import GRU, LSTM, RNN, ChoGRU, PeepholeLSTM, ScratchRNN
 from .packing import pack_padded, unpack
 from .registry import (
     ARCHITECTURES,
     IMPLEMENTATIONS,
     REGISTRY,
+    SCRATCH_IMPLEMENTATIONS,
     Architecture,
     architecture,
+    architectures,
     build,
     implementations_of,
+    register,
+    unregister,
 )
 from .stateful import REMEMBER_MODES, Stateful
 from .weights import canonical_parameters, copy_weights
@@ -31,13 +36,17 @@ __all__ = [
     "REGISTRY",
     "REMEMBER_MODES",
     "RNN",
+    "SCRATCH_IMPLEMENTATIONS",
     "Acceptor",
     "Architecture",
+    "CausalTransformer",
     "ChoGRU",
     "PeepholeLSTM",
+    "ScratchRNN",
     "Stateful",
     "Transducer",
     "architecture",
+    "architectures",
     "bptt",
     "build",
     "canonical_parameters",
@@ -46,6 +55,8 @@ __all__ = [
     "last_step",
     "pack_padded",
     "plain_ops",
+    "register",
     "unpack",
+    "unregister",
 ]
 __version__ = "0.1.0"

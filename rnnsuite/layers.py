@@ -72,7 +72,7 @@ class Layer(nn.Module):
     def forward(
         self, x: Tensor, batch_sizes: list[int] | None, state: State
     ) -> tuple[Tensor, State]:
-        fast = not plain()
+        fast = not plain() and not self.cell.steps_only
         if fast:
             whole = bptt.infer(self.cell, x, state, batch_sizes, reverse=self.reverse)
             if whole is not None:

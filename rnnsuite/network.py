@@ -88,6 +88,21 @@ class ScratchRNNBase(nn.RNNBase):
     def canonical_parameters(self) -> dict[str, nn.Parameter]:
         return dict(self.named_parameters())
 
+    # -- implementations -----------------------------------------------------------------
+    def use_native(self, enabled: bool = True) -> ScratchRNNBase:
+        """Switch the native whole-sequence loops on or off for every cell (off: torch ops
+        alone, the ``scratch_torch`` implementation); returns the model."""
+        for _, cell in self.cells():
+            cell.native = bool(enabled)
+        return self
+
+    def compile_steps(self) -> ScratchRNNBase:
+        """Compile each cell's per-step function with torch.compile, in place (the
+        ``compiled`` implementation: rnnsuite.compiled); returns the model."""
+        from .compiled import compile_steps
+
+        return compile_steps(self)
+
     # -- forward ------------------------------------------------------------------------
     def forward(self, input: Tensor | PackedSequence, hx: StateArg = None):
         packed = isinstance(input, PackedSequence)
@@ -317,3 +332,37 @@ class ChoGRU(ScratchRNNBase):
     def __init__(self, *args, **kwargs) -> None:
         _scratch_only_init(self, "GRU", args, kwargs)
         self._make_layers()
+
+
+class ScratchRNN(ScratchRNNBase):
+    """The network of any scratch cell with torch's four parameters a layer-direction
+    (``weight_ih`` (G·H, I), ``weight_hh`` (G·H, H), ``bias_ih``, ``bias_hh``; G is the
+    cell's ``gates``): what ``rnnsuite.register`` builds for a cell it is given alone, so
+    a user's own cell gets torch's constructor, checks, parameter names, state_dict and
+    the layer machinery without a line of its own. The state is (h,) or, with a cell
+    whose ``state_size`` is 2, (h, c), as nn.LSTM's.
+
+    Subclass it with ``arch`` and ``cell_type`` (``register`` does this for you)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        if kwargs.get("proj_size"):
+            raise ValueError(f"proj_size argument is only supported for LSTM, not {self.arch}")
+        # torch's checks and bookkeeping, then the parameters at the cell's gate count
+        nn.RNNBase.__init__(self, "RNN_TANH", *args, **kwargs)
+        self.mode = self.arch
+        factory = {"device": kwargs.get("device"), "dtype": kwargs.get("dtype")}
+        rows = self.cell_type.gates * self.hidden_size
+        for name in self._flat_weights_names:
+            old = getattr(self, name)
+            shape = (rows, *old.shape[1:])
+            setattr(self, name, nn.Parameter(torch.empty(shape, **factory)))
+        self._init_flat_weights()
+        self.reset_parameters()
+        self._make_layers()
+
+    def check_forward_args(self, input, hidden, batch_sizes) -> None:
+        self.check_input(input, batch_sizes)
+        expected = self.get_expected_hidden_size(input, batch_sizes)
+        parts = hidden if isinstance(hidden, tuple) else (hidden,)
+        for part in parts:
+            self.check_hidden_size(part, expected)

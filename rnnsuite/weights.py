@@ -13,7 +13,10 @@ from torch import nn
 
 from .network import ScratchRNNBase
 
-_TORCH_ARCH = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "rnn"}
+
+def _torch_base(cls: type) -> type:
+    """The torch.nn class a registered built-in is (BuiltinLSTM → nn.LSTM)."""
+    return next(b for b in cls.__mro__ if b.__module__.startswith("torch.nn"))
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -25,13 +28,28 @@ def _arch_of(module: nn.Module) -> str:
     arch = getattr(module, "arch", None)
     if isinstance(arch, str):
         return arch
-    for cls, name in _TORCH_ARCH.items():
-        if isinstance(module, cls):
+    from .registry import REGISTRY
+
+    for name, spec in REGISTRY.items():  # a plain torch module: the recurrent built-ins'
+        if (
+            spec.recurrent
+            and spec.builtin is not None
+            and isinstance(module, _torch_base(spec.builtin))
+        ):
             return name
     raise TypeError(
         f"{type(module).__name__} is not a recurrent module rnnsuite knows; pass a module made "
         "by rnnsuite.build or a torch nn.RNN/nn.LSTM/nn.GRU"
     )
+
+
+def _twin_of(arch: str, module: nn.Module) -> bool:
+    """Whether `module` is `arch`'s registered built-in twin (a plugin's: its own cell
+    with torch.nn.RNN as twin, say)."""
+    from .registry import REGISTRY
+
+    spec = REGISTRY.get(arch)
+    return spec is not None and spec.builtin is not None and isinstance(module, spec.builtin)
 
 
 def _maths(module: nn.Module) -> str:
@@ -51,7 +69,7 @@ def copy_weights(src: nn.Module, dst: nn.Module) -> nn.Module:
     """Copy every parameter of src into dst (same architecture and shapes); returns dst."""
     src, dst = _unwrap(src), _unwrap(dst)
     a_src, a_dst = _arch_of(src), _arch_of(dst)
-    if a_src != a_dst:
+    if a_src != a_dst and not (_twin_of(a_src, dst) or _twin_of(a_dst, src)):
         raise ValueError(
             f"cannot copy weights from a {a_src!r} module into a {a_dst!r} module: "
             "build both with the same architecture"

@@ -11,11 +11,12 @@ import torch
 import rnnsuite
 from bench import flops, lengths
 from bench.cells import Cell
-from bench.impls import build_rnn, compile_cells
+from bench.impls import build_rnn
 from bench.report import write_report
 from bench.results import ResultStore
 from bench.runner import run
 from bench.workload import Workload
+from rnnsuite.compiled import compile_steps, compiled_graph_count
 
 
 def _cell(**kw) -> Cell:
@@ -82,9 +83,7 @@ def test_compiled_cells_match_scratch(arch):
         pytest.skip("no C++ compiler: the bench records compiled cells as failed here")
     torch.manual_seed(0)
     ref = rnnsuite.build(arch, "scratch", input_size=3, hidden_size=4, bidirectional=True)
-    comp = compile_cells(
-        rnnsuite.build(arch, "scratch", input_size=3, hidden_size=4, bidirectional=True)
-    )
+    comp = rnnsuite.build(arch, "compiled", input_size=3, hidden_size=4, bidirectional=True)
     rnnsuite.copy_weights(ref, comp)
     x = torch.randn(5, 2, 3)
     out_c, out_r = comp(x)[0], ref(x)[0]
@@ -96,15 +95,12 @@ def test_compiled_cells_match_scratch(arch):
         torch.testing.assert_close(p.grad, grads[name].grad, rtol=1e-4, atol=1e-6)
     with torch.no_grad():
         torch.testing.assert_close(comp(x)[0], ref(x)[0], rtol=1e-5, atol=1e-6)
-    # inference must run the compiled step too, never the scratch cell's eager fused path
-    assert all(cell.run_padded(x, None) is None for _, cell in comp.cells())
-    # ... nor the native whole-sequence loops: Dynamo must have compiled the step
-    from bench.impls import compiled_graph_count
-
-    assert all(not cell.native for _, cell in comp.cells())
+    # inference and training run the compiled step, never the eager fused path, the
+    # hand-written BPTT or the native loops: Dynamo must have compiled the step
+    assert all(cell.steps_only for _, cell in comp.cells())
     assert compiled_graph_count(comp), "the compiled step never ran"
     with pytest.raises(TypeError):
-        compile_cells(torch.nn.Linear(2, 2))
+        compile_steps(torch.nn.Linear(2, 2))
 
 
 @pytest.fixture(scope="module")

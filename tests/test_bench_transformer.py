@@ -9,12 +9,13 @@ import torch
 from bench import flops
 from bench import matrix as matrix_mod
 from bench.cells import Cell, expand
-from bench.impls import CausalTransformer, build_rnn, transformer_heads
+from bench.impls import build_rnn
 from bench.matrix import MatrixError, loads
 from bench.report import write_report
 from bench.results import ResultStore
 from bench.runner import run
 from bench.workload import Workload
+from rnnsuite.models.transformer import CausalTransformer, transformer_heads
 
 
 def _cell(**kw) -> Cell:
@@ -142,10 +143,10 @@ def test_model_is_causal_and_shaped_like_an_rnn(I):
 
 
 def test_no_scratch_or_bidirectional_transformer():
-    with pytest.raises(ValueError, match="built-in and causal only"):
+    with pytest.raises(ValueError, match="'transformer' has only builtin"):
         build_rnn("transformer", "scratch", input_size=4, hidden_size=8, num_layers=1,
                   bidirectional=False, seed=0)  # fmt: skip
-    with pytest.raises(ValueError, match="built-in and causal only"):
+    with pytest.raises(ValueError, match="causal, time-major"):
         build_rnn("transformer", "builtin", input_size=4, hidden_size=8, num_layers=1,
                   bidirectional=True, seed=0)  # fmt: skip
 
@@ -155,13 +156,12 @@ def test_transformer_flops_by_hand():
     N = T * B
     per_layer = 8 * N * H * H + 4 * T * T * B * H + 16 * N * H * H + N * (25 * H + 4 * T)
     want = L * per_layer + 6 * N * H + 2 * N * I * H
-    got = flops.transformer_forward_flops(T=T, B=B, I=I, H=H, layers=L, heads=heads)
+    assert transformer_heads(H) == heads
+    got = CausalTransformer.forward_flops(T=T, B=B, I=I, H=H, layers=L)
     assert got == want
     assert flops.cell_forward_flops(_cell(), tokens=N) == want
     # no input projection when I == H
-    assert flops.transformer_forward_flops(T=T, B=B, I=H, H=H, layers=L, heads=1) == want - (
-        2 * N * I * H
-    )
+    assert CausalTransformer.forward_flops(T=T, B=B, I=H, H=H, layers=L) == want - (2 * N * I * H)
     probes = flops.matmul_probes("transformer", T=T, B=B, I=I, H=H, device="cpu")
     assert probes["proj"][1] == 2 * N * H * 3 * H and probes["step"][1] == 2 * N * H * 4 * H
     for fn, _ in probes.values():

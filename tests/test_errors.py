@@ -14,7 +14,10 @@ def test_unknown_architecture_lists_the_known_ones():
 
 
 def test_unknown_implementation():
-    with pytest.raises(ValueError, match=r"unknown implementation 'cudnn'.*scratch, builtin"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown implementation 'cudnn'.*scratch, scratch_torch, compiled, builtin",
+    ):
         rnnsuite.build("lstm", "cudnn", input_size=2, hidden_size=2)
 
 
@@ -125,6 +128,10 @@ def test_copy_weights_mismatches_are_refused_before_writing():
 
 def test_registry_lists_architectures_and_implementations():
     assert rnnsuite.ARCHITECTURES == ("rnn", "lstm", "lstm_peephole", "gru", "gru_cho")
-    assert rnnsuite.IMPLEMENTATIONS == ("scratch", "builtin")
-    assert rnnsuite.implementations_of("gru_cho") == ("scratch",)
-    assert rnnsuite.implementations_of("lstm") == ("scratch", "builtin")
+    assert rnnsuite.IMPLEMENTATIONS == ("scratch", "scratch_torch", "compiled", "builtin")
+    assert rnnsuite.implementations_of("gru_cho") == ("scratch", "scratch_torch", "compiled")
+    assert rnnsuite.implementations_of("lstm") == (
+        "scratch", "scratch_torch", "compiled", "builtin"
+    )  # fmt: skip
+    assert rnnsuite.implementations_of("transformer") == ("builtin",)
+    assert rnnsuite.architectures()[-1] == "transformer"

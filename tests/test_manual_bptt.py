@@ -151,11 +151,15 @@ def test_inference_weight_cache_sees_in_place_changes():
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_compiled_cells_do_not_take_the_manual_path():
-    from bench.impls import compile_cells
-
-    model = compile_cells(_model("gru", dtype=torch.float32))
-    assert all(not cell.manual for _, cell in model.cells())
+def test_compiled_cells_do_not_take_the_manual_path(monkeypatch):
+    model = _model("gru", dtype=torch.float32).compile_steps()
+    assert all(cell.steps_only for _, cell in model.cells())
+    # the layers must not even ask the hand-written or native paths
+    for name in ("run", "infer"):
+        monkeypatch.setattr(rnnsuite.bptt, name, lambda *a, **k: pytest.fail("took bptt"))
+    for _, cell in model.cells():  # nor run the real step: only that the layer calls it
+        cell.step_fn = type(cell).step_fn.__get__(cell)
+    model(torch.randn(4, 2, model.input_size))[0].sum().backward()
 
 
 def test_workspace_release_keeps_results():

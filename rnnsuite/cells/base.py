@@ -50,8 +50,11 @@ class Cell(nn.Module):
     #: "rnn", "lstm_peephole", "gru_cho"), or None; with one, training takes rnnsuite.bptt's
     #: one-node path wherever the loop applies, even without a Python manual step
     sequence_kernel: ClassVar[str | None] = None
-    #: False keeps this cell off rnnsuite.native's kernels (the bench's scratch_torch)
+    #: False keeps this cell off rnnsuite.native's kernels (``scratch_torch``)
     native = True
+    #: True runs every step through step_fn under autograd: no fused, hand-written or
+    #: native path (``compiled``, whose step_fn is torch.compile's)
+    steps_only = False
 
     #: the parameters a cell reads (torch's names without the layer suffix)
     param_names: ClassVar[tuple[str, ...]] = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")

@@ -250,3 +250,88 @@ class TransformerCharLM(nn.Module):
             logits, state = self(torch.tensor([[outputs[-1]]], device=device), state)
             outputs.append(prefix[i] if i < len(prefix) else int(logits[0, -1].argmax()))
         return outputs
+
+
+def transformer_heads(hidden_size: int) -> int:
+    """Attention heads of the sequence baseline: 64 features a head (H // 64), at least
+    one, lowered until it divides H (H = 256 → 4 heads)."""
+    heads = max(1, hidden_size // 64)
+    while hidden_size % heads:
+        heads -= 1
+    return heads
+
+
+class CausalTransformer(nn.Module):
+    """The Transformer baseline beside the RNNs, behind their interface (registered as
+    ``transformer``, built-in only: ``rnnsuite.build("transformer", "builtin", ...)``).
+
+    (T, B, I) features → Linear I→H (only when I ≠ H) → sinusoidal positions →
+    ``num_layers`` pre-norm nn.TransformerEncoder layers (d_model H, H // 64 heads,
+    feed-forward 4H, ReLU, no dropout unless asked; nested tensors off) with a causal mask
+    → final LayerNorm → (T, B, H). Returns ``(output, None)`` as an RNN returns (output,
+    state). The encoder is batch-first (the layout its fused inference kernel takes), so
+    the input is transposed in and out. It knows its own cost (``forward_flops``).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        *,
+        bidirectional: bool = False,
+        batch_first: bool = False,
+        bias: bool = True,
+        device: object = None,
+        dtype: object = None,
+    ) -> None:
+        if bidirectional or batch_first or not bias:
+            raise ValueError(
+                "the Transformer baseline is causal, time-major and biased: build it with "
+                "bidirectional=False, batch_first=False, bias=True"
+            )
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.num_heads = transformer_heads(hidden_size)
+        self.proj = nn.Linear(input_size, hidden_size) if input_size != hidden_size else None
+        self.pos = PositionalEncoding(hidden_size, max_len=4096)
+        self.encoder = _encoder(hidden_size, self.num_heads, num_layers, None, dropout)
+        self._masks: dict[tuple[int, str, torch.dtype], Tensor] = {}
+        if device is not None or dtype is not None:
+            self.to(device=device, dtype=dtype)  # type: ignore[arg-type]
+
+    def mask(self, steps: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        """The (T, T) causal mask, built once per length, device and dtype."""
+        key = (steps, str(device), dtype)
+        if key not in self._masks:
+            self._masks[key] = causal_mask(steps, device=device, dtype=dtype)
+        return self._masks[key]
+
+    def forward(self, x: Tensor, state: None = None) -> tuple[Tensor, None]:
+        if not isinstance(x, Tensor) or x.dim() != 3:
+            raise TypeError(
+                "the Transformer baseline takes a padded (T, B, I) tensor, got "
+                f"{type(x).__name__}{'' if not isinstance(x, Tensor) else tuple(x.shape)}"
+            )
+        h = self.proj(x) if self.proj is not None else x
+        h = self.pos(h.transpose(0, 1))  # (B, T, H)
+        steps = h.shape[1]
+        h = self.encoder(h, mask=self.mask(steps, h.device, h.dtype), is_causal=True)
+        return h.transpose(0, 1), None
+
+    @staticmethod
+    def forward_flops(*, T: int, B: int, I: int, H: int, layers: int) -> int:
+        """FLOPs of one forward pass over a padded (T, B, I) batch (N = T·B tokens), per
+        layer: Q, K, V and output projections 2·N·4H²; scores QKᵀ and A·V 2·2·T²·B·H (the
+        full T×T square: the causal mask is applied, not skipped); feed-forward H→4H→H
+        2·N·8H²; elementwise 25H + 4·T·heads a token (bias adds 9H, residuals 2H, ReLU 4H,
+        two LayerNorms 10H; scale, softmax). Once: the I→H projection 2·N·I·H when I ≠ H,
+        and the positions and the final LayerNorm, 6H a token."""
+        N, heads = T * B, transformer_heads(H)
+        per_layer = 2 * N * 4 * H * H + 4 * T * T * B * H + 2 * N * 8 * H * H
+        per_layer += N * (25 * H + 4 * T * heads)
+        total = layers * per_layer + N * 6 * H
+        if I != H:
+            total += 2 * N * I * H
+        return int(total)
