@@ -79,6 +79,7 @@ def base_record(cell: Cell, run_id: str, provenance: dict[str, Any]) -> dict[str
     return plugins.stamp(
         {
             "schema": SCHEMA,
+            "kind": "throughput",
             "run_id": run_id,
             "cell_id": cell.id,
             "group": cell.group_key,

@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from . import archs, kexpr, plugins
-from .failures import console_reason, failure_fields
-from .interrupt import critical
-from .provenance import collect, injections, now_iso
+from .failures import console_reason
 from .results import ResultStore, atomic_write_text, check_run_id, mkdir
-from .schema import SCHEMA
 from .study import StudyError, read_toml
+from .study.execute import run_each
 
 MATRIX = Path(__file__).with_name("matrices") / "quality.toml"
 AXES = ("arch", "impl", "layers", "reg", "input", "decoder")
@@ -211,78 +208,46 @@ def run(
     if threads:
         torch.set_num_threads(int(threads))
     cells = plan(m, device, k, seeds)
-    store = ResultStore(Path(results_dir) / check_run_id(run_id))
-    with store.writing("quality"):  # one writer per run id; SIGTERM like Ctrl-C
-        done = store.finished_ids(retry_failed=True)
-        todo = [c for c in cells if c["cell_id"] not in done]
-        echo(
-            f"quality: {len(cells)} cells selected, {len(cells) - len(todo)} already done, {len(todo)} to run"
+
+    def start(cell: dict[str, Any]) -> dict[str, Any]:
+        model_cfg, train_cfg, task_limits = cell_config(m, cell)
+        task_limits.update(limits or {})
+        rec = {
+            "cell": {k_: v for k_, v in cell.items() if k_ != "combo"} | {"combo": cell["combo"]},
+            "config": {"model": model_cfg, "train": train_cfg, "limits": task_limits},
+        }
+        return plugins.stamp(rec, model_cfg.get("arch"))
+
+    def execute_cell(cell: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
+        task, cfg = m["tasks"][cell["task"]], rec["config"]
+        torch.manual_seed(cell["seed"])
+        result = TASKS[task["loop"]](
+            cfg["model"], cfg["train"], seed=cell["seed"], device=device, limits=cfg["limits"]
         )
-        started = now_iso()
-        if store.read_manifest() is None:
-            store.write_manifest(
-                {
-                    "run_id": run_id,
-                    "kind": "quality",
-                    "matrix": str(matrix_path),
-                    "started_at": started,
-                    "k": k,
-                    "injections": injections(),
-                }
-            )
-        prov = collect(device, started)
-        ok = failed = 0
-        t_run = time.perf_counter()
-        for i, cell in enumerate(todo, 1):
-            t0 = time.perf_counter()
-            task = m["tasks"][cell["task"]]
-            model_cfg, train_cfg, task_limits = cell_config(m, cell)
-            task_limits.update(limits or {})
-            rec: dict[str, Any] = {
-                "schema": SCHEMA,
-                "cell_id": cell["cell_id"],
-                "kind": "quality",
-                "cell": {k_: v for k_, v in cell.items() if k_ != "combo"}
-                | {"combo": cell["combo"]},
-                "config": {"model": model_cfg, "train": train_cfg, "limits": task_limits},
-                "provenance": prov,
-                "started_at": now_iso(),
-            }
-            plugins.stamp(rec, model_cfg.get("arch"))
-            try:
-                torch.manual_seed(cell["seed"])
-                result = TASKS[task["loop"]](
-                    model_cfg, train_cfg, seed=cell["seed"], device=device, limits=task_limits
-                )
-                value = result["metrics"].get(task["metric"])
-                if value is None or (isinstance(value, float) and not math.isfinite(value)):
-                    raise FloatingPointError(f"metric {task['metric']!r} is {value!r}")
-                points = curve_points(result, task["curve"])
-                goal = task.get("curve_goal", task.get("goal", "max"))
-                rec.update(
-                    status="ok",
-                    result=result,
-                    metric=value,
-                    time_to_target_s=time_to_target(points, task["target"], goal),
-                    train_seconds=points[-1][0] if points else None,
-                )
-                ok += 1
-            except Exception as e:  # a failed cell is recorded; the matrix goes on
-                rec.update(failure_fields(e))
-                failed += 1
-            rec["seconds"] = time.perf_counter() - t0
-            with critical():
-                store.append(rec)
-            elapsed = time.perf_counter() - t_run
-            eta = elapsed / i * (len(todo) - i)
-            shown = (
-                f"{rec['metric']:.4g}" if rec["status"] == "ok" else console_reason(rec["error"])
-            )
-            echo(
-                f"[{i}/{len(todo)}] {cell['cell_id']}: {rec['status']} {shown} "
-                f"in {rec['seconds']:.0f}s (ETA {eta / 60:.1f} min)"
-            )
-        return ok, failed
+        value = result["metrics"].get(task["metric"])
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            raise FloatingPointError(f"metric {task['metric']!r} is {value!r}")
+        points = curve_points(result, task["curve"])
+        goal = task.get("curve_goal", task.get("goal", "max"))
+        return {
+            "result": result,
+            "metric": value,
+            "time_to_target_s": time_to_target(points, task["target"], goal),
+            "train_seconds": points[-1][0] if points else None,
+        }
+
+    def shown(rec: dict[str, Any]) -> str:
+        return (
+            f" {rec['metric']:.4g}" if rec["status"] == "ok" else f" {console_reason(rec['error'])}"
+        )
+
+    store = ResultStore(Path(results_dir) / check_run_id(run_id))
+    out = run_each(
+        store, cells, kind="quality", record_kind="quality", start=start,
+        execute_cell=execute_cell, manifest={"matrix": str(matrix_path), "k": k},
+        device=device, echo=echo, shown=shown,
+    )  # fmt: skip
+    return out.ok, out.failed
 
 
 # -- report -----------------------------------------------------------------------------------

@@ -12,18 +12,14 @@ over the document's own curve, and generated text beside the document's.
 from __future__ import annotations
 
 import math
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from . import kexpr
-from .failures import console_reason, failure_fields
-from .interrupt import critical
-from .provenance import collect, injections, now_iso
 from .results import ResultStore, atomic_write_text, check_run_id, mkdir
-from .schema import SCHEMA
 from .study import StudyError, read_toml
+from .study.execute import run_each
 
 MATRIX = Path(__file__).with_name("matrices") / "reproduce.toml"
 DOCUMENTS = {
@@ -120,59 +116,24 @@ def run(
         torch.set_num_threads(int(threads))
     seeds = seeds or list(m["seeds"])
     cells = plan(list(m["recipes"]), seeds, device, k)
+    estimate = m.get("estimate_s", {})
+
+    def start(cell: dict[str, Any]) -> dict[str, Any]:
+        return {"cell": cell, "limits": limits or {}}
+
+    def execute_cell(cell: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "result": run_recipe(cell["recipe"], seed=cell["seed"], device=device, limits=limits)
+        }
+
     store = ResultStore(Path(results_dir) / check_run_id(run_id))
-    with store.writing("reproduce"):  # one writer per run id; SIGTERM like Ctrl-C
-        done = store.finished_ids(retry_failed=True)
-        todo = [c for c in cells if c["cell_id"] not in done]
-        estimate = m.get("estimate_s", {})
-        eta = sum(float(estimate.get(c["recipe"], 60)) for c in todo)
-        echo(
-            f"reproduce: {len(cells)} cells selected, {len(cells) - len(todo)} already done, "
-            f"{len(todo)} to run; estimated {eta / 60:.0f} min on a 2-core CPU"
-        )
-        started = now_iso()
-        if store.read_manifest() is None:
-            store.write_manifest(
-                {
-                    "run_id": run_id,
-                    "kind": "reproduce",
-                    "matrix": str(matrix_path),
-                    "started_at": started,
-                    "seeds": seeds,
-                    "k": k,
-                    "limits": limits,
-                    "injections": injections(),
-                }
-            )
-        prov = collect(device, started)
-        ok = failed = 0
-        for i, cell in enumerate(todo, 1):
-            t0 = time.perf_counter()
-            rec: dict[str, Any] = {
-                "schema": SCHEMA,
-                "cell_id": cell["cell_id"],
-                "kind": "recipe",
-                "cell": cell,
-                "provenance": prov,
-                "started_at": now_iso(),
-                "limits": limits or {},
-            }
-            try:
-                result = run_recipe(cell["recipe"], seed=cell["seed"], device=device, limits=limits)
-                rec.update(status="ok", result=result)
-                ok += 1
-            except Exception as e:  # a failed recipe is recorded; the others go on
-                rec.update(failure_fields(e))
-                failed += 1
-            rec["seconds"] = time.perf_counter() - t0
-            with critical():
-                store.append(rec)
-            why = f" ({console_reason(rec['error'])})" if rec["status"] != "ok" else ""
-            echo(
-                f"[{i}/{len(todo)}] {cell['cell_id']}: {rec['status']}{why} "
-                f"in {rec['seconds']:.0f}s"
-            )
-        return ok, failed
+    out = run_each(
+        store, cells, kind="reproduce", record_kind="recipe", start=start,
+        execute_cell=execute_cell,
+        manifest={"matrix": str(matrix_path), "seeds": seeds, "k": k, "limits": limits},
+        device=device, echo=echo, estimate_s=lambda c: float(estimate.get(c["recipe"], 60)),
+    )  # fmt: skip
+    return out.ok, out.failed
 
 
 # -- report ---------------------------------------------------------------------------------

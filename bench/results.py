@@ -37,7 +37,7 @@ from typing import Any
 
 from .interrupt import stoppable
 from .schema import SCHEMA as SCHEMA
-from .schema import problem
+from .schema import migrate, problem
 
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "run.json"
@@ -234,6 +234,7 @@ class ResultStore:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 self.skipped.append((number, "not JSON"))
                 continue
+            rec = migrate(rec)  # an older schema's record, lifted (bench/schema.py)
             why = problem(rec)
             if why:
                 self.skipped.append((number, why))

@@ -24,11 +24,12 @@ from rich.markup import escape
 from . import matrix as matrix_mod
 from .cells import Cell, expand, groups, present_devices, select
 from .failures import console_reason
-from .interrupt import critical, resume_hint
+from .interrupt import resume_hint
 from .kexpr import KExprError
 from .measure import fault_from_env, measure_group, skipped_record
 from .provenance import collect, injections, now_iso
 from .results import ResultsError, ResultStore, check_run_id
+from .study.execute import Unit, drive, pending
 from .timing import Timer, injection_from_env
 
 
@@ -147,6 +148,44 @@ def run(
         return _run_locked(store, m, cells, k, devices, seeds, inject, retry_failed, quiet)
 
 
+class _GroupMeasure:
+    """A timing group's records: measured here (one timer and provenance a device,
+    made when first needed), or skipped when this machine lacks its device."""
+
+    def __init__(self, run_id: str, started_at: str, inject, present: set[str]) -> None:
+        self.run_id, self.started_at, self.inject, self.present = (
+            run_id,
+            started_at,
+            inject,
+            present,
+        )
+        self.provs: dict[str, dict[str, Any]] = {}
+        self.timers: dict[str, Timer] = {}
+        self.overhead: dict[str, float] = {}
+
+    def __call__(self, group: list[Cell]) -> list[dict[str, Any]]:
+        device = group[0].device
+        if device not in self.present:
+            return [
+                skipped_record(c, self.run_id, {"device": device}, f"device {device} not present")
+                for c in group
+            ]
+        if device not in self.provs:
+            self.provs[device] = collect(device, self.started_at, self.inject)
+            self.timers[device] = Timer(device, self.inject)
+            self.overhead[device] = self.timers[device].overhead()
+        records = measure_group(
+            group,
+            run_id=self.run_id,
+            provenance=self.provs[device],
+            timer=self.timers[device],
+            harness_overhead_s=self.overhead[device],
+        )
+        for rec in records:
+            rec["elapsed_s"] = rec.pop("group_elapsed_s", None)
+        return records
+
+
 def _run_locked(
     store: ResultStore,
     m: matrix_mod.Matrix,
@@ -198,13 +237,13 @@ def _run_locked(
     present = set(present_devices())
     latest = {r["cell_id"]: r for r in store.latest()}
     done = store.finished_ids(retry_failed=retry_failed)
-    todo: set[str] = set()
-    for c in cells:
-        rec = latest.get(c.id)
-        if c.id not in done:
-            todo.add(c.id)
-        elif rec is not None and rec.get("status") == "skipped" and c.device in present:
-            todo.add(c.id)  # skipped earlier for want of the device, which is here now
+    for c in cells:  # skipped earlier for want of the device, which is here now
+        if latest.get(c.id, {}).get("status") == "skipped" and c.device in present:
+            done.discard(c.id)
+    units = [
+        Unit(g, [c.id for c in g], f"{g[0].arch} {g[0].device} {g[0].block}") for g in groups(cells)
+    ]
+    todo = {cid for _, ids in pending(units, done) for cid in ids}
     summary = RunSummary(run_id, store.dir, len(cells), len(cells) - len(todo))
     console, progress = _progress(quiet)
     console.print(
@@ -212,59 +251,28 @@ def _run_locked(
         f"{summary.already_done} already recorded, {len(todo)} to measure"
         + (f" — INJECTED SLOWDOWN {inject}" if inject else "")
     )
-    provs: dict[str, dict[str, Any]] = {}
-    timers: dict[str, Timer] = {}
-    overhead: dict[str, float] = {}
+    measure = _GroupMeasure(run_id, started_at, inject, present)
     t0 = time.perf_counter()
     try:
         with progress:
             task = progress.add_task("measuring", total=len(todo))
-            for group in groups(cells):
-                pending = [c for c in group if c.id in todo]
-                if not pending:
-                    continue
-                device = group[0].device
-                progress.update(task, description=f"{group[0].arch} {device} {group[0].block}")
-                if device not in present:
-                    for c in pending:
-                        if latest.get(c.id, {}).get("status") == "skipped":
-                            continue
-                        rec = skipped_record(
-                            c, run_id, {"device": device}, f"device {device} not present"
-                        )
-                        with critical():
-                            store.append(rec)
-                        summary.skipped += 1
-                    progress.advance(task, len(pending))
-                    continue
-                if device not in provs:
-                    provs[device] = collect(device, started_at, inject)
-                    timers[device] = Timer(device, inject)
-                    overhead[device] = timers[device].overhead()
-                records = measure_group(
-                    group,
-                    run_id=run_id,
-                    provenance=provs[device],
-                    timer=timers[device],
-                    harness_overhead_s=overhead[device],
-                )
-                for rec in records:
-                    if rec["cell_id"] not in todo:
-                        continue
-                    rec["elapsed_s"] = rec.pop("group_elapsed_s", None)
-                    with critical():
-                        store.append(rec)
-                    if rec["status"] == "ok":
-                        summary.ok += 1
-                    else:
-                        summary.failed += 1
-                        summary.failed_ids.append(rec["cell_id"])
-                        reason = escape(console_reason(rec.get("error", "")))
-                        console.print(
-                            f"[red]failed[/] ({rec.get('error_kind', 'error')}) "
-                            f"{rec['cell_id']}: {reason}"
-                        )
-                progress.advance(task, len(pending))
+
+            def execute(unit: Unit) -> list[dict[str, Any]]:
+                progress.update(task, description=unit.label)
+                return measure(unit.cells)
+
+            def on_record(rec: dict[str, Any], *_: Any) -> None:
+                progress.advance(task, 1)
+                if rec["status"] == "failed":
+                    reason = escape(console_reason(rec.get("error", "")))
+                    console.print(
+                        f"[red]failed[/] ({rec.get('error_kind', 'error')}) "
+                        f"{rec['cell_id']}: {reason}"
+                    )
+
+            out = drive(store, units, execute, done=done, on_record=on_record)
+            summary.ok, summary.failed, summary.skipped = out.ok, out.failed, out.skipped
+            summary.failed_ids = out.failed_ids
     except KeyboardInterrupt as e:
         summary.interrupted = True
         summary.signal = getattr(e, "signum", signal.SIGINT)

@@ -1,11 +1,15 @@
 """The versioned schema of a results.jsonl line, checked by every reader.
 
-Three kinds of record share the store: throughput cells of ``bench run`` (no
-``kind``; ``schema`` is required), quality cells (``kind: quality``) and recipe
-cells of ``bench reproduce`` (``kind: recipe``; these carry ``schema`` from
-schema 1 on, older lines have none). A line that does not match — valid JSON
-pasted in by hand, a record of another version — is not a record: readers skip
-it and say so (``ResultStore.records``), so it can never be counted as a cell.
+One record shape for the three kinds of study that share the store: ``kind`` is
+``throughput`` (cells of ``bench run``), ``quality`` or ``recipe`` (``bench reproduce``),
+and every record carries ``schema``. A line that does not match — valid JSON pasted in by
+hand, a record of another version — is not a record: readers skip it and say so
+(``ResultStore.records``), so it can never be counted as a cell.
+
+Versions: schema 1 had no ``kind`` on throughput records, and recipe records written
+before it had no ``schema``. Committed results stay as they were written; every reader
+takes a line through ``migrate`` first, which lifts an old record to this schema (so the
+committed reports regenerate from them unchanged).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-SCHEMA = 1
+SCHEMA = 2
 STATUSES = ("ok", "failed", "skipped")
 _SECTIONS = (
     "settings",
@@ -36,8 +40,8 @@ _THROUGHPUT_CELL = {
     "bidirectional": bool,
 }
 # kind -> (cell fields and their types, top-level fields an ok record needs)
-KINDS: dict[str | None, tuple[dict[str, type], dict[str, type]]] = {
-    None: (_THROUGHPUT_CELL, {}),
+KINDS: dict[str, tuple[dict[str, type], dict[str, type]]] = {
+    "throughput": (_THROUGHPUT_CELL, {}),
     "quality": ({"task": str, "seed": int, "device": str}, {"result": dict, "metric": float}),
     "recipe": ({"recipe": str, "seed": int, "device": str}, {"result": dict}),
 }
@@ -60,18 +64,34 @@ def _cell_problem(cell: Any, fields: dict[str, type]) -> str | None:
     return None
 
 
+def migrate(rec: Any) -> Any:
+    """An older record lifted to this schema (a copy); anything else as it is.
+
+    1 → 2: a throughput record (schema 1, no kind) gets ``kind: throughput``; a recipe
+    record from before schema 1 (no schema) gets the version. Nothing else changed."""
+    if not isinstance(rec, dict):
+        return rec
+    version = rec.get("schema")
+    if version == 1 and "kind" not in rec:
+        return {**rec, "kind": "throughput", "schema": SCHEMA}
+    if version == 1 and rec.get("kind") in ("quality", "recipe"):
+        return {**rec, "schema": SCHEMA}
+    if version is None and rec.get("kind") == "recipe":
+        return {**rec, "schema": SCHEMA}
+    return rec
+
+
 def problem(rec: Any) -> str | None:
     """Why ``rec`` is not a record of this schema, or None when it is one."""
     if not isinstance(rec, dict):
         return f"a JSON {type(rec).__name__}, not an object"
+    if not _is(rec.get("schema"), int):
+        return "no integer 'schema'"
+    if rec["schema"] != SCHEMA:
+        return f"schema {rec['schema']} (this bench reads schema {SCHEMA})"
     kind = rec.get("kind")
     if kind not in KINDS:
         return f"unknown kind {kind!r}"
-    if "schema" in rec or kind is None:
-        if not _is(rec.get("schema"), int):
-            return "no integer 'schema'"
-        if rec["schema"] != SCHEMA:
-            return f"schema {rec['schema']} (this bench reads schema {SCHEMA})"
     if not isinstance(rec.get("cell_id"), str) or not rec["cell_id"]:
         return "cell_id is not a non-empty string"
     if rec.get("status") not in STATUSES:

@@ -314,3 +314,26 @@ def test_runtime_environment_is_recorded(monkeypatch):
     env = collect("cpu", now_iso())["runtime_env"]
     assert env["MALLOC_TRIM_THRESHOLD_"] == "4294967296" and env["OMP_WAIT_POLICY"] == "passive"
     assert "MKL_NUM_THREADS" not in env and "PATH" not in env
+
+
+def test_committed_schema_1_records_are_read_through_the_migration(tmp_path):
+    from bench.schema import SCHEMA, migrate, problem
+
+    line = (REPO / "results" / "baseline" / "results.jsonl").read_text().splitlines()[0]
+    old = json.loads(line)
+    assert old["schema"] == 1 and "kind" not in old  # as it was written, and stays
+    assert problem(old) is not None  # not a record of this schema as it stands
+    new = migrate(old)
+    assert new["schema"] == SCHEMA == 2 and new["kind"] == "throughput" and problem(new) is None
+    assert {k: v for k, v in new.items() if k not in ("schema", "kind")} == {
+        k: v for k, v in old.items() if k != "schema"
+    }
+    recipe = {"kind": "recipe", "cell_id": "x", "status": "ok", "result": {},
+              "cell": {"recipe": "r", "seed": 0, "device": "cpu"}}  # fmt: skip
+    assert problem(migrate(recipe)) is None  # recipe lines from before schema 1
+    assert "schema 3" in problem(migrate({**new, "schema": 3}))  # a newer bench's: skipped
+    s = ResultStore(tmp_path / "r")
+    s.dir.mkdir()
+    s.results_path.write_text(line + "\n")
+    (rec,) = s.records()
+    assert rec["kind"] == "throughput" and rec["schema"] == 2

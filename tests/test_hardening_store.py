@@ -94,7 +94,7 @@ def test_report_counts_records_only(tmp_path, capsys):
     text = (out / "README.md").read_text()
     assert "24 cells: 24 ok, 0 failed, 0 skipped." in text
     assert "nan" not in text and " L1.0" not in text and "1.0 thread" not in text
-    assert "skipped 1 line that is not a record of schema 1: line 13" in capsys.readouterr().err
+    assert "skipped 1 line that is not a record of schema 2: line 13" in capsys.readouterr().err
 
 
 def test_report_of_a_run_without_results_is_a_usage_error(tmp_path, capsys):
