@@ -138,9 +138,24 @@ def plan(
                     continue
                 if pred is not None and not pred(words, fields):
                     continue
+                _check_impl(task, fields)
                 parts = [task] + [f"{a}={combo[a]}" for a in axes] + [f"s{seed}", device]
                 cells.append({**fields, "seed": seed, "combo": combo, "cell_id": "/".join(parts)})
     return cells
+
+
+def _check_impl(task: str, fields: dict[str, Any]) -> None:
+    """A cell whose architecture lacks its implementation is a matrix error (its record
+    in rnnsuite's registry says what it has), not a cell that fails later."""
+    arch, impl = fields.get("arch"), fields.get("impl")
+    if not arch or not impl or arch not in archs.names():
+        return
+    have = archs.get(arch).implementations
+    if impl not in have:
+        raise QualityError(
+            f"tasks.{task}: arch {arch!r} has no implementation {impl!r} (it has "
+            f'{", ".join(have)}): add exclude = ["arch={arch} and impl={impl}"] to the task'
+        )
 
 
 def cell_config(m: dict[str, Any], cell: dict[str, Any]) -> tuple[dict, dict, dict]:

@@ -237,3 +237,19 @@ def test_the_example_cell_is_a_drop_in_network(restore_registry):
     twin = rnnsuite.build("mgu", "scratch_torch", input_size=3, hidden_size=4)
     twin.load_state_dict(one.state_dict())
     torch.testing.assert_close(twin(x)[0], one(x)[0])
+
+
+def test_a_quality_cell_asking_for_a_missing_twin_is_a_matrix_error(tmp_path, restore_registry):
+    from bench import quality
+
+    plugins.load(str(EXAMPLE))
+    path = tmp_path / "q.toml"
+    path.write_text(QUALITY.replace('impl = ["scratch"]', 'impl = ["scratch", "builtin"]'))
+    with pytest.raises(quality.QualityError, match=r"'mgu' has no implementation 'builtin'.*"
+                       r'exclude = \["arch=mgu and impl=builtin"\]'):  # fmt: skip
+        quality.load_matrix(path)
+    fixed = QUALITY.replace('impl = ["scratch"]', 'impl = ["scratch", "builtin"]').replace(
+        "limits = ", 'exclude = ["arch=mgu and impl=builtin"]\nlimits = '
+    )
+    path.write_text(fixed)
+    assert len(quality.plan(quality.load_matrix(path), "cpu", None)) == 1
