@@ -1,0 +1,67 @@
+"""What the throughput report judges and matches on: the performance bars, their shapes,
+and the few architecture names the report's sentences still spell out.
+
+Every module of the report reads these as ``spec.NAME`` at call time, so a test can
+patch one (``monkeypatch.setattr(bench.report.spec, "BAR_SPEC", ...)``).
+"""
+
+from __future__ import annotations
+
+from .. import archs
+from ..axes import BUILTIN_SIZES, DOC_SIZES
+
+# architecture knowledge: to be read from the registry
+#: the scratch-only cells and the scratch cell of the same size each is held to (within 10%)
+VARIANT_OF = {"lstm_peephole": "lstm", "gru_cho": "gru"}
+#: the architecture whose FLOP fraction the by-shape finding names beside the median
+FLOP_FRACTION_ARCH = "lstm"
+#: the architectures that median is over, as the finding words it (BAR_ARCHS today)
+FLOP_FRACTION_OVER = "lstm/gru/rnn"
+
+#: the architectures the bars judge (bench/archs.py)
+BAR_ARCHS = archs.BAR_ARCHS
+
+# The performance bars, as (label, mode, input, threshold, shapes): shapes None is the bar
+# shape (BAR_SPEC, one layer); "docs" the documents' shapes, each at its own layer count.
+BARS = (
+    ("scratch fwd+bwd ≥ 1.0× built-in (padded)", "train", "padded", 1.0, None),
+    ("scratch forward ≥ 0.8× built-in (padded)", "fwd", "padded", 0.8, None),
+    ("scratch packed fwd+bwd ≥ 1.0× built-in packed", "train", "packed", 1.0, None),
+    (
+        "scratch ≥ 1.0× built-in at the documents' shapes: fwd+bwd, padded",
+        "train",
+        "padded",
+        1.0,
+        "docs",
+    ),
+    (
+        "scratch ≥ 1.0× built-in at the documents' shapes: forward, padded",
+        "fwd",
+        "padded",
+        1.0,
+        "docs",
+    ),
+    (
+        "scratch ≥ 1.0× built-in at the documents' shapes: fwd+bwd, packed",
+        "train",
+        "packed",
+        1.0,
+        "docs",
+    ),
+    (
+        "scratch ≥ 1.0× built-in at the documents' shapes: forward, packed",
+        "fwd",
+        "packed",
+        1.0,
+        "docs",
+    ),
+)
+BAR_SPEC = "T64-B64-I256-H256"
+#: the documents' shapes as cell specs, with their layer counts (bench/axes.py DOC_SIZES)
+DOC_SPECS = {BUILTIN_SIZES[name].spec: layers for name, layers in DOC_SIZES.items()}
+HARNESS_BAR = 0.02
+
+#: the columns a transformer cell and its RNN built-ins must share to stand side by side
+TRANSFORMER_MATCH = ["spec", "lengths", "threads", "device", "seed", "layers", "reg", "optimizer"]
+#: the columns a scratch-only variant and its scratch twin must share
+VARIANT_MATCH = ["spec", "lengths", "threads", "device", "seed", "layers", "input", "reg"]
