@@ -42,10 +42,15 @@ def _functions(path: Path):
 def test_every_section_and_finding_is_a_small_function():
     import inspect
 
+    from bench.report import quality
     from bench.report import throughput as sections
     from bench.report import throughput_findings as findings
 
-    for fn in (*sections.SECTIONS, *findings.FINDINGS):
+    pages = (
+        (*sections.SECTIONS, *findings.FINDINGS),
+        (*quality.SECTIONS, *quality.TASK_PARTS, *quality.TASK_FINDINGS),
+    )
+    for fn in (fn for page in pages for fn in page):
         lines = len(inspect.getsourcelines(fn)[0])
         assert lines <= SECTION_LINES, f"{fn.__module__}.{fn.__name__}: {lines} lines"
 

@@ -1,14 +1,18 @@
-"""``bench report RUN_ID`` → ``reports/<run-id>/README.md`` plus PNG plots.
+"""``bench report RUN_ID`` → ``reports/<run-id>/README.md`` plus PNG plots; and the
+Markdown of the quality report.
 
 Everything in the throughput report is read from the run's results.jsonl: environment
 (provenance), the performance bars, throughput, ratios, FLOP fraction, memory, packed vs
 padded, compile time, determinism, failures, and a short findings section whose
 sentences are computed from those same numbers.
 
-The page is an ordered list of small section functions, each ``section(ctx) -> lines``:
+The pages are ordered lists of small section functions, each ``section(ctx) -> lines``:
 
 - ``throughput.SECTIONS``: the throughput report, of a ``data.Run``; its findings are
   ``throughput_findings.FINDINGS``, of the same Run;
+- ``quality.SECTIONS``: the quality report (bench/quality.py reads the records), of a
+  ``quality.Page``; a task's part is ``quality.TASK_PARTS``, its findings
+  ``quality.TASK_FINDINGS``.
 
 ``markdown`` holds what they share (tables, number and ratio formats); ``spec`` the bars
 and the architecture names the sentences spell out. The names below are the ones
