@@ -42,13 +42,18 @@ def _functions(path: Path):
 def test_every_section_and_finding_is_a_small_function():
     import inspect
 
-    from bench.report import quality
+    from bench.report import quality, reproduction, reproduction_extras, reproduction_udacity
     from bench.report import throughput as sections
     from bench.report import throughput_findings as findings
 
     pages = (
         (*sections.SECTIONS, *findings.FINDINGS),
         (*quality.SECTIONS, *quality.TASK_PARTS, *quality.TASK_FINDINGS),
+        (
+            *reproduction.SECTIONS,
+            *(extra for _, extra in reproduction_extras.DOC_EXTRAS),
+            *reproduction_udacity.UDACITY_PARTS,
+        ),
     )
     for fn in (fn for page in pages for fn in page):
         lines = len(inspect.getsourcelines(fn)[0])

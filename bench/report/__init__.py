@@ -1,5 +1,5 @@
 """``bench report RUN_ID`` → ``reports/<run-id>/README.md`` plus PNG plots; and the
-Markdown of the quality report.
+Markdown (and plots) of the quality and reproduction reports.
 
 Everything in the throughput report is read from the run's results.jsonl: environment
 (provenance), the performance bars, throughput, ratios, FLOP fraction, memory, packed vs
@@ -12,7 +12,10 @@ The pages are ordered lists of small section functions, each ``section(ctx) -> l
   ``throughput_findings.FINDINGS``, of the same Run;
 - ``quality.SECTIONS``: the quality report (bench/quality.py reads the records), of a
   ``quality.Page``; a task's part is ``quality.TASK_PARTS``, its findings
-  ``quality.TASK_FINDINGS``.
+  ``quality.TASK_FINDINGS``;
+- ``reproduction.SECTIONS``: the reproduction report (bench/reproduce.py reads the
+  records and references), of a ``reproduction.Page``; each document's extras are
+  ``reproduction_extras.DOC_EXTRAS`` (the Udacity ones ``reproduction_udacity``).
 
 ``markdown`` holds what they share (tables, number and ratio formats); ``spec`` the bars
 and the architecture names the sentences spell out. The names below are the ones
