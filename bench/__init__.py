@@ -4,7 +4,8 @@ It reads left to right: matrix (matrices/*.toml, parsed in matrix.py) → cells
 (cells.py: expand axes, filter) → measurement (measure.py, with timing.py's
 interleaved timer, flops.py, memory.py, workload.py, impls.py) → results
 (results.py: JSON Lines with provenance.py's machine facts) → report
-(report.py, plots.py), compare (compare.py) and the regression gate (gate.py).
+(report/: one small function per section of each page; plots.py), compare (compare.py)
+and the regression gate (gate.py).
 """
 
 import os as _os

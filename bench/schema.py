@@ -6,8 +6,8 @@ and every record carries ``schema``. A line that does not match — valid JSON p
 hand, a record of another version — is not a record: readers skip it and say so
 (``ResultStore.records``), so it can never be counted as a cell.
 
-Versions: schema 1 had no ``kind`` on throughput records, and recipe records written
-before it had no ``schema``. Committed results stay as they were written; every reader
+Versions: schema 1 had no ``kind`` on throughput records, and quality and recipe records
+written before it had no ``schema``. Committed results stay as they were written; every reader
 takes a line through ``migrate`` first, which lifts an old record to this schema (so the
 committed reports regenerate from them unchanged).
 """
@@ -67,8 +67,9 @@ def _cell_problem(cell: Any, fields: dict[str, type]) -> str | None:
 def migrate(rec: Any) -> Any:
     """An older record lifted to this schema (a copy); anything else as it is.
 
-    1 → 2: a throughput record (schema 1, no kind) gets ``kind: throughput``; a recipe
-    record from before schema 1 (no schema) gets the version. Nothing else changed."""
+    1 → 2: a throughput record (schema 1, no kind) gets ``kind: throughput``; a quality
+    or recipe record from before schema 1 (no schema) gets the version. Nothing else
+    changed."""
     if not isinstance(rec, dict):
         return rec
     version = rec.get("schema")
@@ -76,7 +77,7 @@ def migrate(rec: Any) -> Any:
         return {**rec, "kind": "throughput", "schema": SCHEMA}
     if version == 1 and rec.get("kind") in ("quality", "recipe"):
         return {**rec, "schema": SCHEMA}
-    if version is None and rec.get("kind") == "recipe":
+    if version is None and rec.get("kind") in ("quality", "recipe"):
         return {**rec, "schema": SCHEMA}
     return rec
 

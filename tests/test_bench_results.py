@@ -331,6 +331,9 @@ def test_committed_schema_1_records_are_read_through_the_migration(tmp_path):
     recipe = {"kind": "recipe", "cell_id": "x", "status": "ok", "result": {},
               "cell": {"recipe": "r", "seed": 0, "device": "cpu"}}  # fmt: skip
     assert problem(migrate(recipe)) is None  # recipe lines from before schema 1
+    committed = (REPO / "results" / "quality-cpu" / "results.jsonl").read_text().splitlines()
+    quality = json.loads(committed[0])
+    assert "schema" not in quality and problem(migrate(quality)) is None
     assert "schema 3" in problem(migrate({**new, "schema": 3}))  # a newer bench's: skipped
     s = ResultStore(tmp_path / "r")
     s.dir.mkdir()

@@ -1,0 +1,113 @@
+"""The bench report's page from a small synthetic run (tests/report_synthetic.py) is the
+page the report rendered before it was split into sections: tests/data/report_golden.md
+was written once by the single-function renderer (bench/report.py at 78d5343)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from report_synthetic import MANIFEST, records
+
+from bench import report
+
+GOLDEN = Path(__file__).with_name("data") / "report_golden.md"
+PLOTS = ("throughput_by_arch", "ratio_scratch_builtin", "packed_vs_padded", "scaling_layers",
+         "scaling_seqlen", "memory")  # fmt: skip
+
+
+def synthetic_page() -> str:
+    plot_files = {name: Path(f"{name}.png") for name in PLOTS}
+    return report.render("synthetic", MANIFEST, records(), plot_files)
+
+
+def test_the_synthetic_page_is_the_golden_page():
+    assert synthetic_page() == GOLDEN.read_text(encoding="utf-8")
+
+
+REPORT_DIR = Path(report.__file__).parent
+SECTION_LINES = 40  # a section or finding function
+FUNCTION_LINES = 80  # any function of bench/report/
+FILE_LINES = 400
+
+
+def _functions(path: Path):
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield node.name, node.end_lineno - node.lineno + 1
+
+
+def test_every_section_and_finding_is_a_small_function():
+    import inspect
+
+    from bench.report import quality, reproduction, reproduction_extras, reproduction_udacity
+    from bench.report import throughput as sections
+    from bench.report import throughput_findings as findings
+
+    pages = (
+        (*sections.SECTIONS, *findings.FINDINGS),
+        (*quality.SECTIONS, *quality.TASK_PARTS, *quality.TASK_FINDINGS),
+        (
+            *reproduction.SECTIONS,
+            *(extra for _, extra in reproduction_extras.DOC_EXTRAS),
+            *reproduction_udacity.UDACITY_PARTS,
+        ),
+    )
+    for fn in (fn for page in pages for fn in page):
+        lines = len(inspect.getsourcelines(fn)[0])
+        assert lines <= SECTION_LINES, f"{fn.__module__}.{fn.__name__}: {lines} lines"
+
+
+def test_no_long_function_or_file_in_the_report_package():
+    for path in sorted(REPORT_DIR.glob("*.py")):
+        n = len(path.read_text(encoding="utf-8").splitlines())
+        assert n <= FILE_LINES, f"{path.name}: {n} lines"
+        for name, lines in _functions(path):
+            assert lines <= FUNCTION_LINES, f"{path.name}:{name}: {lines} lines"
+
+
+def test_the_page_is_its_sections_in_order():
+    """Each section's lines stand in the page where SECTIONS puts them, and the headings
+    come in the order the report has always had."""
+    from bench.report import throughput as sections
+    from bench.report.data import Run
+
+    plot_files = {name: Path(f"{name}.png") for name in PLOTS}
+    run = Run.of_records("synthetic", MANIFEST, records(), plot_files)
+    parts = [section(run) for section in sections.SECTIONS]
+    assert all(parts), "the synthetic run reaches every section"
+    page = synthetic_page()
+    at = 0
+    for section, lines in zip(sections.SECTIONS, parts, strict=True):
+        text = "\n".join(lines)
+        assert page[at : at + len(text)] == text, section.__name__
+        at += len(text) + 1  # the newline between two sections
+    assert at == len(page) + 1
+    headings = [line for line in page.split("\n") if line.startswith("## ")]
+    assert headings == [
+        "## Environment",
+        "## Findings",
+        "## Performance bars",
+        "## Throughput, ratios and FLOP fraction",
+        "## Packed vs padded",
+        "## Transformer baseline vs RNN built-ins",
+        "## Memory",
+        "## torch.compile (compiled)",
+        "## Determinism",
+        "## Failed and skipped cells",
+        "## Reproduce",
+    ]
+
+
+def test_every_finding_speaks_for_the_synthetic_run():
+    from bench.report import throughput_findings as findings
+    from bench.report.data import Run
+
+    run = Run.of_records("synthetic", MANIFEST, records(), {})
+    silent = [f.__name__ for f in findings.FINDINGS if not f(run)]
+    assert silent == []
+    page = GOLDEN.read_text(encoding="utf-8")
+    for sentence in findings.run_findings(run):
+        assert f"- {sentence}\n" in page
