@@ -1,11 +1,12 @@
-"""rnnsuite's benchmark: matrices of cells, measurement, results, reports, gate.
+"""rnnsuite's benchmark: three kinds of study, one protocol.
 
-It reads left to right: matrix (matrices/*.toml, parsed in matrix.py) → cells
-(cells.py: expand axes, filter) → measurement (measure.py, with timing.py's
-interleaved timer, flops.py, memory.py, workload.py, impls.py) → results
-(results.py: JSON Lines with provenance.py's machine facts) → report
-(report/: one small function per section of each page; plots.py), compare (compare.py)
-and the regression gate (gate.py).
+Rooms: ``study/`` the shared protocol (matrix file, ``-k``, the execute → record loop,
+the results store and its schema, provenance); ``throughput/`` ``bench run`` (matrix →
+cells → interleaved timing groups); ``quality/`` and ``reproduce/`` the training
+studies; ``report/`` every page as an ordered list of small section functions (and the
+plots); ``gate/`` the baseline and the regression gate; ``archs.py`` the registry as the
+bench sees it; ``plugins.py`` a user's own architectures; ``cli.py`` one handler per
+command; ``cudacheck/`` the time-boxed CUDA half.
 """
 
 import os as _os

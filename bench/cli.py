@@ -210,10 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    from .interrupt import Interrupted
-    from .results import ResultsError, WriteError
-    from .runner import UsageError
     from .study import StudyError
+    from .study.interrupt import Interrupted
+    from .study.results import ResultsError, WriteError
+    from .throughput.runner import UsageError
 
     try:
         from .plugins import load_all
@@ -231,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _selection(args) -> dict:
-    from .cells import parse_devices, parse_seeds
-    from .runner import UsageError
+    from .throughput.cells import parse_devices, parse_seeds
+    from .throughput.runner import UsageError
 
     try:
         devices = parse_devices(args.device) if args.device else None
@@ -244,7 +244,7 @@ def _selection(args) -> dict:
 
 def _dispatch(args) -> int:
     if args.command in ("list",) or (args.command == "run" and args.list):
-        from .runner import plan
+        from .throughput.runner import plan
 
         m, cells = plan(args.matrix, **_selection(args))
         for c in cells:
@@ -253,10 +253,10 @@ def _dispatch(args) -> int:
         return EXIT_OK
 
     if args.command == "run":
-        from .runner import run
+        from .throughput.runner import run
 
         if args.threads is not None and args.threads < 1:
-            from .runner import UsageError
+            from .throughput.runner import UsageError
 
             raise UsageError("--threads must be at least 1")
         s = run(
@@ -289,14 +289,14 @@ def _dispatch(args) -> int:
         return EXIT_OK
 
     if args.command == "compare":
-        from .compare import compare_runs
+        from .throughput.compare import compare_runs
 
         print(compare_runs(args.run_a, args.run_b, args.results_dir, threshold=args.threshold))
         return EXIT_OK
 
     if args.command == "gate":
-        from .gate import gate_main
-        from .results import check_run_id
+        from .gate.gate import gate_main
+        from .study.results import check_run_id
 
         if args.run_id is not None:  # an empty id is an error, not the default
             check_run_id(args.run_id)
@@ -318,7 +318,7 @@ def _dispatch(args) -> int:
 def parse_limits(items: list[str]) -> dict[str, int]:
     """``["epochs=1", "max_batches=2"]`` → ``{"epochs": 1, "max_batches": 2}``; UsageError
     naming the accepted keys on anything else."""
-    from .runner import UsageError
+    from .throughput.runner import UsageError
 
     out: dict[str, int] = {}
     for item in items:
@@ -333,7 +333,7 @@ def parse_limits(items: list[str]) -> dict[str, int]:
 
 
 def _check_device(device: str) -> None:
-    from .runner import UsageError
+    from .throughput.runner import UsageError
 
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise UsageError(f"--device must be cpu or cuda, got {device!r}")
@@ -345,11 +345,11 @@ def _check_device(device: str) -> None:
 
 
 def _reproduce(args) -> int:
-    from . import reproduce
-    from .cells import parse_seeds
-    from .kexpr import KExprError
-    from .results import check_run_id
-    from .runner import UsageError
+    from .reproduce import study as reproduce
+    from .study.kexpr import KExprError
+    from .study.results import check_run_id
+    from .throughput.cells import parse_seeds
+    from .throughput.runner import UsageError
 
     check_run_id(args.run_id)
     failed = 0
@@ -388,10 +388,10 @@ def _reproduce(args) -> int:
 
 
 def _quality(args) -> int:
-    from . import quality
-    from .cells import parse_seeds
-    from .kexpr import KExprError
-    from .runner import UsageError
+    from .quality import study as quality
+    from .study.kexpr import KExprError
+    from .throughput.cells import parse_seeds
+    from .throughput.runner import UsageError
 
     matrix = Path(args.matrix) if args.matrix else quality.MATRIX
     try:

@@ -7,7 +7,9 @@ import dataclasses
 import pytest
 
 import rnnsuite
-from bench import archs, cells, flops, plots, report
+from bench import archs, report
+from bench.report import plots
+from bench.throughput import cells, flops
 
 
 def test_every_matrix_architecture_has_a_record():

@@ -11,11 +11,12 @@ import random
 
 import pytest
 
-from bench import cli, gate
-from bench.compare import compare_frames
-from bench.frame import frame
-from bench.results import ResultStore
-from bench.timing import Variant, injection_from_env, interleave, pair_ratio, summary
+from bench import cli
+from bench.gate import gate
+from bench.report.frame import frame
+from bench.study.results import ResultStore
+from bench.throughput.compare import compare_frames
+from bench.throughput.timing import Variant, injection_from_env, interleave, pair_ratio, summary
 
 ARCHS = ("lstm", "gru", "rnn")
 CELL = {

@@ -7,10 +7,10 @@ import textwrap
 import pytest
 
 import rnnsuite
-from bench import matrix as matrix_mod
-from bench.cells import Cell, expand, groups, parse_devices, parse_seeds, select
-from bench.kexpr import KExprError, parse
-from bench.matrix import MatrixError, loads
+from bench.study.kexpr import KExprError, parse
+from bench.throughput import matrix as matrix_mod
+from bench.throughput.cells import Cell, expand, groups, parse_devices, parse_seeds, select
+from bench.throughput.matrix import MatrixError, loads
 
 GOOD = """
 name = "t"
@@ -195,10 +195,10 @@ def test_full_has_deepbench_shapes():
 
 def test_device_expansion_and_override(monkeypatch):
     m = loads('[axes]\ndevice = ["auto", "cuda"]\n[fixed]\nsize = "tiny"\n', source="d.toml")
-    monkeypatch.setattr("bench.cells.present_devices", lambda: ["cpu"])
+    monkeypatch.setattr("bench.throughput.cells.present_devices", lambda: ["cpu"])
     assert [c.device for c in expand(m)] == ["cpu", "cuda"]  # cuda is kept: runner skips it
     assert [c.device for c in expand(m, devices=["mps"])] == ["mps"]
-    monkeypatch.setattr("bench.cells.present_devices", lambda: ["cpu", "cuda"])
+    monkeypatch.setattr("bench.throughput.cells.present_devices", lambda: ["cpu", "cuda"])
     assert [c.device for c in expand(m, devices=["auto"])] == ["cpu", "cuda"]
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import quality
 from bench.cli import main as bench_main
-from bench.results import ResultStore
+from bench.quality import study as quality
+from bench.study.results import ResultStore
 
 TINY = {"epochs": 1, "max_batches": 2, "test_batches": 1, "num_train": 32, "num_val": 8}
 

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 import rnnsuite
-from bench import flops, lengths
-from bench.cells import Cell
-from bench.impls import build_rnn
 from bench.report import write_report
-from bench.results import ResultStore
-from bench.runner import run
-from bench.workload import Workload
+from bench.study.results import ResultStore
+from bench.throughput import flops, lengths
+from bench.throughput.cells import Cell
+from bench.throughput.impls import build_rnn
+from bench.throughput.runner import run
+from bench.throughput.workload import Workload
 from rnnsuite.compiled import compile_steps, compiled_graph_count
 
 
@@ -229,7 +229,7 @@ def test_report_lists_failed_cells(tiny_run, monkeypatch):
 def test_report_says_which_failed_cells_ran_out_of_memory(tiny_run, monkeypatch):
     """An allocation failure is recorded as error_kind "oom"; the report's table of failed
     cells must say so, not only the console."""
-    import bench.measure as measure
+    import bench.throughput.measure as measure
 
     root, _ = tiny_run
     monkeypatch.setenv("RNNSUITE_BENCH_INJECT_FAULT", "rnn and builtin and padded")

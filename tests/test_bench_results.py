@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bench import cli
-from bench.results import ResultsError, ResultStore, resolve_run
-from bench.runner import UsageError, run
+from bench.study.results import ResultsError, ResultStore, resolve_run
+from bench.throughput.runner import UsageError, run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -234,7 +234,7 @@ def test_failed_and_nonfinite_cells_are_recorded_and_the_matrix_goes_on(
 
 
 def test_absent_device_is_skipped_not_failed(tiny, tmp_path, monkeypatch):
-    monkeypatch.setattr("bench.runner.present_devices", lambda: ["cpu"])
+    monkeypatch.setattr("bench.throughput.runner.present_devices", lambda: ["cpu"])
     s = run(str(tiny), k="rnn", devices=["cuda"], run_id="d", results_dir=tmp_path, quiet=True)
     assert (s.skipped, s.failed, s.ok) == (4, 0, 0)
     recs = ResultStore(s.directory).latest()
@@ -306,7 +306,7 @@ def test_injected_slowdown_is_recorded(tiny, tmp_path, monkeypatch):
 
 def test_runtime_environment_is_recorded(monkeypatch):
     """Allocator and threading settings travel with every record (they move timings)."""
-    from bench.provenance import collect, now_iso
+    from bench.study.provenance import collect, now_iso
 
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "4294967296")
     monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
@@ -317,7 +317,7 @@ def test_runtime_environment_is_recorded(monkeypatch):
 
 
 def test_committed_schema_1_records_are_read_through_the_migration(tmp_path):
-    from bench.schema import SCHEMA, migrate, problem
+    from bench.study.schema import SCHEMA, migrate, problem
 
     line = (REPO / "results" / "baseline" / "results.jsonl").read_text().splitlines()[0]
     old = json.loads(line)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench import quality, reproduce
-from bench.matrix import MatrixError, load
+from bench.quality import study as quality
+from bench.reproduce import study as reproduce
 from bench.study import StudyError
+from bench.throughput.matrix import MatrixError, load
 
 
 @pytest.mark.parametrize(

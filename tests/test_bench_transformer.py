@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench import flops
-from bench import matrix as matrix_mod
-from bench.cells import Cell, expand
-from bench.impls import build_rnn
-from bench.matrix import MatrixError, loads
 from bench.report import write_report
-from bench.results import ResultStore
-from bench.runner import run
-from bench.workload import Workload
+from bench.study.results import ResultStore
+from bench.throughput import flops
+from bench.throughput import matrix as matrix_mod
+from bench.throughput.cells import Cell, expand
+from bench.throughput.impls import build_rnn
+from bench.throughput.matrix import MatrixError, loads
+from bench.throughput.runner import run
+from bench.throughput.workload import Workload
 from rnnsuite.models.transformer import CausalTransformer, transformer_heads
 
 

@@ -14,12 +14,12 @@ import pytest
 import torch
 
 import rnnsuite
-from bench import matrix, memory
-from bench.cells import expand
-from bench.measure import measure_group
-from bench.provenance import collect, now_iso
-from bench.timing import Timer
-from bench.workload import Workload
+from bench.study.provenance import collect, now_iso
+from bench.throughput import matrix, memory
+from bench.throughput.cells import expand
+from bench.throughput.measure import measure_group
+from bench.throughput.timing import Timer
+from bench.throughput.workload import Workload
 from helpers import as_tuple, assert_results_close, initial_state, make_input, run_and_backprop
 
 # cuBLAS reads it when its first handle is made: set here, before any test touches the GPU,
@@ -158,7 +158,7 @@ def _peak_and_saved(impl: str, batch: int) -> tuple[int, int]:
 @cuda_only
 @pytest.mark.parametrize("impl", ["scratch", "builtin"])
 def test_cuda_peak_memory_counts_the_step(impl):
-    """bench.memory.cuda_peak: at least the bytes autograd saves for backward (all alive
+    """bench.throughput.memory.cuda_peak: at least the bytes autograd saves for backward (all alive
     when backward starts), and growing with the batch."""
     (small, saved_small), (large, saved_large) = (_peak_and_saved(impl, b) for b in (8, 64))
     assert small >= 0.9 * saved_small > 0 and large >= 0.9 * saved_large

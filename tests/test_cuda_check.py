@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from bench import cli as bench_cli
-from bench import matrix
-from bench.cells import expand
 from bench.cudacheck import cli, datapack, pack, proc, steps, tiny
+from bench.throughput import matrix
+from bench.throughput.cells import expand
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "cuda-check"

@@ -13,11 +13,14 @@ import pytest
 import torch
 from torch import nn
 
-from bench import cli, measure, quality, reproduce
-from bench.failures import error_kind
-from bench.matrix import MatrixError, loads
-from bench.results import ResultsError, ResultStore, check_run_id
-from bench.runner import UsageError, run
+from bench import cli
+from bench.quality import study as quality
+from bench.reproduce import study as reproduce
+from bench.study.failures import error_kind
+from bench.study.results import ResultsError, ResultStore, check_run_id
+from bench.throughput import measure
+from bench.throughput.matrix import MatrixError, loads
+from bench.throughput.runner import UsageError, run
 from rnnsuite.data import fetch, sources
 from rnnsuite.recipes import tasks
 from rnnsuite.train.loops import NonFiniteLoss, train_char_lm
@@ -166,7 +169,7 @@ def test_out_of_memory_is_its_own_error_kind(exc):
 
 
 def test_an_oom_cell_is_recorded_as_oom_and_the_rest_go_on(tiny, tmp_path, monkeypatch):
-    from bench import workload
+    from bench.throughput import workload
 
     real = workload.Workload.forward
 
@@ -247,7 +250,7 @@ def test_quality_bad_selection_and_unknown_run_are_usage_errors(tmp_path, capsys
 
 # -- failed cells' console lines ---------------------------------------------------------------
 def test_console_reason_keeps_the_first_line_and_the_fix():
-    from bench.failures import console_reason
+    from bench.study.failures import console_reason
 
     spec = sources.dataset("ptb").file("ptb.train.txt")
     line = console_reason(f"DatasetMissing: {fetch.missing_message(spec)}")
@@ -270,7 +273,7 @@ def test_failed_cell_lines_show_the_reason_and_fix(tiny, tmp_path, monkeypatch, 
     for ln in failed:
         assert "was not found" in ln and "python -m rnnsuite.data download ptb" in ln
 
-    from bench import workload
+    from bench.throughput import workload
 
     monkeypatch.setattr(workload.Workload, "__init__", _missing_dataset)
     monkeypatch.setenv("COLUMNS", "1000")

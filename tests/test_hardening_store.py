@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from bench import cli
-from bench.results import ResultStore
-from bench.runner import run
+from bench.study.results import ResultStore
+from bench.throughput.runner import run
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = """
@@ -112,7 +112,7 @@ def test_report_of_a_run_without_results_is_a_usage_error(tmp_path, capsys):
 # reproduce): the measurements before are real, the rest waits to be stopped.
 STALL = """
 import sys, time
-import bench.runner
+import bench.throughput.runner
 from rnnsuite.recipes import tasks
 
 calls = []
@@ -129,7 +129,7 @@ def stall(real):
         return real(*a, **k)
     return wrapped
 
-bench.runner.measure_group = stall(bench.runner.measure_group)
+bench.throughput.runner.measure_group = stall(bench.throughput.runner.measure_group)
 for name in list(tasks.TASKS):
     tasks.TASKS[name] = stall(tasks.TASKS[name])
 from bench.cli import main

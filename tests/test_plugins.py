@@ -21,7 +21,7 @@ import torch
 
 import rnnsuite
 from bench import plugins
-from bench.runner import run
+from bench.throughput.runner import run
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "custom_cell.py"
@@ -240,7 +240,7 @@ def test_the_example_cell_is_a_drop_in_network(restore_registry):
 
 
 def test_a_quality_cell_asking_for_a_missing_twin_is_a_matrix_error(tmp_path, restore_registry):
-    from bench import quality
+    from bench.quality import study as quality
 
     plugins.load(str(EXAMPLE))
     path = tmp_path / "q.toml"

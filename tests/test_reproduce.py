@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from bench import cli, reproduce
+from bench import cli
+from bench.reproduce import study as reproduce
 from rnnsuite.recipes import tasks
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli, reproduce
+from bench import cli
+from bench.reproduce import study as reproduce
 
 TINY = {"epochs": 1, "max_batches": 2, "num_train": 128, "num_val": 32}
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -20,7 +20,7 @@ TASK_FILES: dict[str, tuple[str, ...]] = {
     "human_numbers": (),
     "translation": ("fra_eng/fra.txt",),
 }
-# bench.lengths draws the matrix's "agnews" lengths from AG News's test split.
+# bench.throughput.lengths draws the matrix's "agnews" lengths from AG News's test split.
 BENCH_FILES = ("ag_news/test.csv",)
 
 

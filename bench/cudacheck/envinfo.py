@@ -1,6 +1,6 @@
 """``python -m bench.cudacheck.envinfo OUT.json [--require-cuda]``: the device's facts.
 
-The bench's provenance (bench.provenance.collect) plus what a GPU result needs beside it:
+The bench's provenance (bench.study.provenance.collect) plus what a GPU result needs beside it:
 the GPU's model, memory, compute capability and SM count, the driver (nvidia-smi, else
 /proc), cuDNN and its flags, TF32 settings, triton, a C compiler (torch.compile needs one),
 and a digest of the sources (a lent machine's copy has no .git: compare with
@@ -86,7 +86,7 @@ def _triton() -> str | None:
 def collect() -> dict[str, Any]:
     import torch
 
-    from ..provenance import collect as provenance
+    from ..study.provenance import collect as provenance
 
     cuda = torch.cuda.is_available()
     facts: dict[str, Any] = {

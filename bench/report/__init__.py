@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..frame import frame, short_name
 from . import spec
 from .data import Run, bar_rows, transformer_pairs
 from .environment import _environment
+from .frame import frame, short_name
 from .spec import (
     BAR_ARCHS,
     BAR_SPEC,

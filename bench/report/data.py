@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 
 from .. import archs
-from ..frame import frame
 from . import spec
+from .frame import frame
 
 
 def _bar_shapes(shapes: str | None) -> dict[str, int]:

@@ -226,7 +226,7 @@ def _plot_task(task: Task, out_dir: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..plots import save_png
+    from .plots import save_png
 
     t, keys, regs = task.t, task.keys, task.regs
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, max(3.5, 0.32 * len(keys) + 1.5)))

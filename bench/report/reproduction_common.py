@@ -24,7 +24,7 @@ def pyplot():
 
 
 def save(fig, path: Path) -> None:
-    from ..plots import save_png
+    from .plots import save_png
 
     fig.tight_layout()
     save_png(fig, path, dpi=110)

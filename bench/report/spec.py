@@ -8,7 +8,7 @@ patch one (``monkeypatch.setattr(bench.report.spec, "BAR_SPEC", ...)``).
 from __future__ import annotations
 
 from .. import archs
-from ..axes import BUILTIN_SIZES, DOC_SIZES
+from ..throughput.axes import BUILTIN_SIZES, DOC_SIZES
 
 # What the report says of architectures comes from their registry records (bench/archs.py),
 # read when asked, so a plugin's architecture is in them:

@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..frame import short_name
 from . import spec
 from .data import Run, transformer_pairs
 from .environment import _environment
+from .frame import short_name
 from .markdown import Column, column_table, fmt, mib, ratio, table, tok_iqr
 from .throughput_findings import harness_max, run_findings
 

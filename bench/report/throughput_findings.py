@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..frame import short_name
 from . import spec
 from .data import Run, bar_rows, transformer_pairs
+from .frame import short_name
 from .markdown import ktok, threads
 
 WHAT = {"train": "fwd+bwd", "fwd": "forward"}

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import plots
-from ..frame import frame
-from ..results import (
+from ..study.results import (
     RESULTS_FILE,
     ResultsError,
     ResultStore,
@@ -16,6 +14,8 @@ from ..results import (
     mkdir,
     resolve_run,
 )
+from . import plots
+from .frame import frame
 from .throughput import render
 
 

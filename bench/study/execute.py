@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..failures import failure_fields
-from ..interrupt import critical
-from ..provenance import now_iso
+from .failures import failure_fields
+from .interrupt import critical
+from .provenance import now_iso
 
 Record = dict[str, Any]
 
@@ -91,8 +91,8 @@ def guarded(
 
 
 def new_record(kind: str, cell_id: str, provenance: dict[str, Any], **fields: Any) -> Record:
-    """The fields every record of every study starts with (bench.results.SCHEMA)."""
-    from ..results import SCHEMA
+    """The fields every record of every study starts with (bench.study.results.SCHEMA)."""
+    from .results import SCHEMA
 
     return {
         "schema": SCHEMA,
@@ -105,7 +105,7 @@ def new_record(kind: str, cell_id: str, provenance: dict[str, Any], **fields: An
 
 
 def failed_fields(error: BaseException) -> Record:
-    """A failed cell's status and reason (bench.failures)."""
+    """A failed cell's status and reason (bench.study.failures)."""
     return failure_fields(error)
 
 
@@ -176,7 +176,7 @@ def run_each(
     write the manifest once, record each cell (``start(cell)``'s fields, then
     ``execute_cell(cell, rec)``'s for an ok one; an exception is a failed cell), show
     progress with an ETA. Returns the Outcome."""
-    from ..provenance import collect, injections
+    from .provenance import collect, injections
 
     with store.writing(kind):  # one writer per run id; SIGTERM like Ctrl-C
         done = store.finished_ids(retry_failed=True)
@@ -222,6 +222,6 @@ def _none(cell: dict[str, Any]) -> float:
 
 
 def _no_detail(rec: Record) -> str:
-    from ..failures import console_reason
+    from .failures import console_reason
 
     return f" ({console_reason(rec['error'])})" if rec["status"] != "ok" else ""

@@ -283,7 +283,7 @@ class ResultStore:
     def finished_ids(self, *, retry_failed: bool = False) -> set[str]:
         """Cells a resumed run skips: all recorded ones, or only the ok/skipped ones; never
         one of a plugin architecture whose code has changed since (plugins.is_current)."""
-        from .plugins import is_current
+        from ..plugins import is_current
 
         return {
             rec["cell_id"]

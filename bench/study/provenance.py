@@ -23,9 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .timing import INJECT_ENV as SLOWDOWN_ENV
+from ..throughput.timing import INJECT_ENV as SLOWDOWN_ENV
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 _ENV_PREFIXES = (
     "MALLOC_",
@@ -40,7 +40,7 @@ _ENV_PREFIXES = (
 )
 
 
-FAULT_ENV = "RNNSUITE_BENCH_INJECT_FAULT"  # read by bench.measure
+FAULT_ENV = "RNNSUITE_BENCH_INJECT_FAULT"  # read by bench.throughput.measure
 INJECT_ENVS = (FAULT_ENV, SLOWDOWN_ENV)
 
 
@@ -103,7 +103,7 @@ def collect(device: str, started_at: str, inject: dict[str, float] | None = None
 
     import rnnsuite
 
-    from . import plugins
+    from .. import plugins
 
     facts = {
         "device": device,

@@ -36,9 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from . import baseline as baseline_mod
-from .baseline import GATE_FILE
-from .results import (
+from ..study.results import (
     MANIFEST_FILE,
     RESULTS_FILE,
     ResultStore,
@@ -47,6 +45,8 @@ from .results import (
     mkdir,
     resolve_run,
 )
+from . import baseline as baseline_mod
+from .baseline import GATE_FILE
 
 LOSS_RTOL = 1e-5
 LOSS_ATOL = 1e-7
@@ -337,7 +337,7 @@ def _print_calibration(cfg: dict[str, Any]) -> None:
 def _calibrate_main(
     baseline: Path, matrix: str | None, n: int, results_dir: Path, quiet: bool, stamp: str
 ) -> int:
-    from .runner import UsageError, run
+    from ..throughput.runner import UsageError, run
 
     if n < 2:
         raise UsageError("--calibrate needs at least 2 runs to measure noise")
@@ -397,7 +397,7 @@ def gate_main(
     rethreshold_only: bool = False,
     write_inventory: bool = False,
 ) -> int:
-    from .runner import run
+    from ..throughput.runner import run
 
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     if calibrate is not None:

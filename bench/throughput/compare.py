@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .frame import frame, short_name
-from .results import resolve_run
+from ..report.frame import frame, short_name
+from ..study.results import resolve_run
 
 
 def _pct(a, b) -> tuple[str, float | None]:

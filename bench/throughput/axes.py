@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import archs
-from .study import StudyError
+from .. import archs
+from ..study import StudyError
 
 IMPLS = ("scratch", "scratch_torch", "builtin", "compiled")
 DEVICES = ("auto", "cpu", "cuda", "mps")

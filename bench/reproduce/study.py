@@ -14,12 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import kexpr
-from .results import ResultStore, atomic_write_text, check_run_id, mkdir
-from .study import StudyError, read_toml
-from .study.execute import run_each
+from ..study import StudyError, kexpr, read_toml
+from ..study.execute import run_each
+from ..study.results import ResultStore, atomic_write_text, check_run_id, mkdir
 
-MATRIX = Path(__file__).with_name("matrices") / "reproduce.toml"
+MATRIX = Path(__file__).resolve().parents[1] / "matrices" / "reproduce.toml"
 DOCUMENTS = {
     "ai4b": "AI-For-Beginners — AG News classification (seed 000)",
     "fastbook": "fastbook ch. 12 — Human Numbers language models (seed 001)",
@@ -140,7 +139,7 @@ def report(run_id: str, *, results_dir: Path, out_dir: Path) -> Path:
     bench/report/reproduction.py's."""
     from rnnsuite.recipes.verdicts import load_references
 
-    from .report.reproduction import render
+    from ..report.reproduction import render
 
     store = ResultStore(Path(results_dir) / check_run_id(run_id))
     recs = [r for r in store.latest() if r.get("kind") == "recipe"]

@@ -17,13 +17,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from . import archs, kexpr, plugins
-from .failures import console_reason
-from .results import ResultStore, atomic_write_text, check_run_id, mkdir
-from .study import StudyError, read_toml
-from .study.execute import run_each
+from .. import archs, plugins
+from ..study import StudyError, kexpr, read_toml
+from ..study.execute import run_each
+from ..study.failures import console_reason
+from ..study.results import ResultStore, atomic_write_text, check_run_id, mkdir
 
-MATRIX = Path(__file__).with_name("matrices") / "quality.toml"
+MATRIX = Path(__file__).resolve().parents[1] / "matrices" / "quality.toml"
 AXES = ("arch", "impl", "layers", "reg", "input", "decoder")
 FIELDS = ("task", *AXES, "seed", "device")
 DEFAULTS = {"arch": "gru", "impl": "builtin", "layers": None, "reg": "none", "input": "padded"}
@@ -270,7 +270,7 @@ def report(
 ) -> Path:
     """reports/<run-id>/README.md (+ PNGs) from the run's results only; the page is
     bench/report/quality.py's."""
-    from .report.quality import render
+    from ..report.quality import render
 
     m = load_matrix(matrix_path)
     store = ResultStore(Path(results_dir) / check_run_id(run_id))

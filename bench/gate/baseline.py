@@ -18,8 +18,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .results import RESULTS_FILE, ResultsError, ResultStore, atomic_write_text
-from .schema import SCHEMA
+from ..study.results import RESULTS_FILE, ResultsError, ResultStore, atomic_write_text
+from ..study.schema import SCHEMA
 
 GATE_FILE = "gate.json"
 INVENTORY_FILE = "inventory.json"

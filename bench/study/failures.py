@@ -1,6 +1,6 @@
 """A failed cell, in the words every runner uses: its record fields and its console line.
 
-The bench (bench.measure), the quality matrix and the reproduction all record a cell that
+The bench (bench.throughput.measure), the quality matrix and the reproduction all record a cell that
 raised with the same fields — ``error`` (type and message), ``error_kind`` (``oom``,
 ``non_finite_loss`` or ``error``) and ``traceback`` — and print one line for it: the
 message's first line and, where the message carries one, its ``Fix:`` lines.

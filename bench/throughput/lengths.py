@@ -29,7 +29,7 @@ def agnews_path() -> Path | None:
     roots = []
     if os.environ.get("RNNSUITE_DATA"):
         roots.append(Path(os.environ["RNNSUITE_DATA"]))
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     roots += [repo.parent / "shared" / "data", Path("/work/shared/data")]
     for root in roots:
         p = root / "ag_news" / "test.csv"

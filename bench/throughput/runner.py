@@ -21,15 +21,15 @@ from typing import Any
 
 from rich.markup import escape
 
+from ..study.execute import Unit, drive, pending
+from ..study.failures import console_reason
+from ..study.interrupt import resume_hint
+from ..study.kexpr import KExprError
+from ..study.provenance import collect, injections, now_iso
+from ..study.results import ResultsError, ResultStore, check_run_id
 from . import matrix as matrix_mod
 from .cells import Cell, expand, groups, present_devices, select
-from .failures import console_reason
-from .interrupt import resume_hint
-from .kexpr import KExprError
 from .measure import fault_from_env, measure_group, skipped_record
-from .provenance import collect, injections, now_iso
-from .results import ResultsError, ResultStore, check_run_id
-from .study.execute import Unit, drive, pending
 from .timing import Timer, injection_from_env
 
 

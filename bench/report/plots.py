@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import archs
-from .results import atomic_write_bytes
+from .. import archs
+from ..study.results import atomic_write_bytes
 
 IMPL_COLORS = {
     "scratch": "#1f77b4",

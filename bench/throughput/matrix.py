@@ -32,6 +32,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..study.kexpr import KExprError, parse
+from ..study.source import parse_toml
 from .axes import (  # the matrix language; re-exported as this module's public names
     BLOCK_KEYS,
     BUILTIN_SIZES,
@@ -53,10 +55,8 @@ from .axes import (  # the matrix language; re-exported as this module's public 
     resolve_size,
 )
 from .cells import expand
-from .kexpr import KExprError, parse
-from .study.source import parse_toml
 
-MATRIX_DIR = Path(__file__).parent / "matrices"
+MATRIX_DIR = Path(__file__).resolve().parents[1] / "matrices"
 
 
 # -- loading ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ its own padded twin.
 
 A cell that raises (build error, compile failure, OOM) or whose loss is not
 finite is recorded as failed, with the error and its kind (``oom`` for an
-allocation failure, ``non_finite_loss``, else ``error``: see bench.failures),
+allocation failure, ``non_finite_loss``, else ``error``: see bench.study.failures),
 and the others go on.
 """
 
@@ -29,14 +29,16 @@ import torch
 
 from rnnsuite.parity import check_twin
 
-from . import archs, kexpr, memory, plugins
+from .. import archs, plugins
+from ..study import kexpr
+from ..study.failures import NonFiniteLoss, failure_fields
+from ..study.provenance import FAULT_ENV, now_iso
+from ..study.results import SCHEMA
 from . import flops as flops_mod
+from . import memory
 from .cells import Cell, select
-from .failures import NonFiniteLoss, failure_fields
 from .impls import compiled_graph_count
 from .matrix import FIELDS
-from .provenance import FAULT_ENV, now_iso
-from .results import SCHEMA
 from .timing import Timer, Variant, interleave, pair_ratio, summary
 
 MODES = ("fwd", "train")

@@ -47,7 +47,7 @@ import torch
 
 from rnnsuite.cells import gemm
 
-from . import archs
+from .. import archs
 
 
 def forward_flops(

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import archs
+from .. import archs
+from ..study.kexpr import parse
 from .axes import CELL_KEYS, DEVICES, FIELDS, SETTING_KEYS, Matrix, MatrixError
-from .kexpr import parse
 
 _FIX = 'use {fix} for it, or add exclude = ["{expr}"] to the block'
 
