@@ -125,6 +125,15 @@ class ScriptStep(CourseStep):
         return {"loss": self.epoch_sum / max(self.epoch_n, 1)}
 
 
+def _check_budget(log_every: int, stop_below: float | None, max_batches: int | None) -> None:
+    if log_every < 1:
+        raise ValueError(f"log_every must be >= 1, got {log_every}")
+    if stop_below is not None and not math.isfinite(stop_below):
+        raise ValueError(f"stop_below must be a finite number or None, got {stop_below}")
+    if max_batches is not None and max_batches < 1:
+        raise ValueError(f"max_batches must be >= 1 or None, got {max_batches}")
+
+
 def train_script(
     data: Seinfeld,
     *,
@@ -152,12 +161,7 @@ def train_script(
     loss below 3.5", and running on after reaching it only spends CPU-hours. ``device``:
     where the model lives; the batches are built on the CPU and moved there one by one.
     Raises NonFiniteLoss, naming the epoch and batch, if the loss becomes inf/NaN."""
-    if log_every < 1:
-        raise ValueError(f"log_every must be >= 1, got {log_every}")
-    if stop_below is not None and not math.isfinite(stop_below):
-        raise ValueError(f"stop_below must be a finite number or None, got {stop_below}")
-    if max_batches is not None and max_batches < 1:
-        raise ValueError(f"max_batches must be >= 1 or None, got {max_batches}")
+    _check_budget(log_every, stop_below, max_batches)
     config = dict(
         sequence_length=sequence_length,
         batch_size=batch_size,

@@ -16,17 +16,17 @@ from collections.abc import Callable
 from torch import nn
 
 from ...heads import Acceptor
-from ...models import (
+from ...models.char_lm import CharLM
+from ...models.classifier import TextClassifier
+from ...models.seq2seq import (
     AttentionDecoder,
-    CharLM,
     Seq2Seq,
     Seq2SeqDecoder,
     Seq2SeqEncoder,
-    TextClassifier,
-    WordLM,
+    xavier_init,
 )
-from ...models.seq2seq import xavier_init
 from ...models.transformer import TransformerCharLM, TransformerClassifier, TransformerLM
+from ...models.word_lm import WordLM
 from ...registry import build
 
 Builder = Callable[..., nn.Module]
@@ -96,38 +96,29 @@ def _acceptor(cfg: dict) -> nn.Module:
     )
 
 
-def _attention(cfg: dict) -> dict:
+def _attention(cfg: dict, **more) -> dict:
+    """The Transformer's own settings: heads, feed-forward width, dropout."""
     return {
         "num_heads": cfg.get("num_heads", 4),
         "ff_dim": cfg.get("ff_dim"),
         "dropout": cfg.get("dropout", 0.0),
+        **more,
     }
 
 
 def _transformer_classifier(cfg: dict, *, vocab_size: int, num_classes: int) -> nn.Module:
-    return TransformerClassifier(
-        vocab_size,
-        cfg["embed_dim"],
-        num_classes,
-        num_layers=cfg.get("num_layers", 1),
-        **_attention(cfg),
-    )
+    kw = _attention(cfg, num_layers=cfg.get("num_layers", 1))
+    return TransformerClassifier(vocab_size, cfg["embed_dim"], num_classes, **kw)
 
 
 def _transformer_lm(cfg: dict, *, vocab_size: int) -> nn.Module:
-    return TransformerLM(
-        vocab_size,
-        cfg["hidden_size"],
-        cfg["num_layers"],
-        tie=cfg.get("tie", False),
-        **_attention(cfg),
-    )
+    kw = _attention(cfg, tie=cfg.get("tie", False))
+    return TransformerLM(vocab_size, cfg["hidden_size"], cfg["num_layers"], **kw)
 
 
 def _transformer_char_lm(cfg: dict, *, vocab_size: int, window: int) -> nn.Module:
-    return TransformerCharLM(
-        vocab_size, cfg["hidden_size"], cfg.get("num_layers", 1), window=window, **_attention(cfg)
-    )
+    kw = _attention(cfg, window=window)
+    return TransformerCharLM(vocab_size, cfg["hidden_size"], cfg.get("num_layers", 1), **kw)
 
 
 RNN_MODELS: dict[str, Builder] = {
