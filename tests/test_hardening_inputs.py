@@ -210,6 +210,7 @@ def test_the_ptb_task_refuses_an_overflowing_validation_perplexity(monkeypatch):
     """The word-LM task turned its validation loss into a perplexity with a bare math.exp:
     a finite loss past ~709.78 nats raised OverflowError instead of the suite's error."""
     from rnnsuite.recipes import tasks
+    from rnnsuite.recipes.tasks import fastbook
 
     def diverged(*args, **kwargs):
         return {
@@ -219,7 +220,7 @@ def test_the_ptb_task_refuses_an_overflowing_validation_perplexity(monkeypatch):
             "epoch_seconds": [0.0],
         }
 
-    monkeypatch.setattr(tasks, "fit_one_cycle_lm", diverged)
+    monkeypatch.setattr(fastbook, "fit_one_cycle_lm", diverged)
     model = {"arch": "lstm", "impl": "scratch", "hidden_size": 8, "num_layers": 1}
     train = {"bs": 2, "bptt": 4, "lr": 1e-3, "wd": 0.0, "epochs": 1}
     limits = {"max_batches": 1, "valid_batches": 1}

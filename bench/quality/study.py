@@ -2,7 +2,7 @@
 
 Where the throughput bench asks "how fast", this asks "how well, and how soon": each
 cell trains one model of bench/matrices/quality.toml with a task loop of
-rnnsuite/recipes/tasks.py for the task's budget and records its final metrics, its
+rnnsuite/recipes/tasks/ for the task's budget and records its final metrics, its
 curve, and time-to-target — the training seconds (validation excluded) until the
 curve first reaches the task's target. Results go through the same append-only store
 as every other run (resumable, failed cells recorded while the rest go on); ``report``

@@ -1,4 +1,4 @@
-"""The documents' training recipes, declared in recipes.toml and run by tasks.py.
+"""The documents' training recipes, declared in recipes.toml and run by tasks/.
 
 result = run_recipe("hn_lmmodel6", seed=0)            # the faithful run
 result = run_recipe("hn_lmmodel6", limits={"epochs": 1, "max_batches": 2})  # a smoke run

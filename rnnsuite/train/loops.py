@@ -1,17 +1,18 @@
-"""The training loops the recipes share, one per kind of task.
+"""The documents' training recipes as steps of the one loop (``fit.py``).
 
-Each returns plain data — curves and final metrics — so a recipe can store it
-as a result row. Every loop refuses a non-finite loss with an error naming the
-step, instead of training on NaNs (and a perplexity past float range, likewise). Each also returns the cumulative training
-seconds at every curve point (validation excluded), apart from the curves
-because it is the one thing a rerun with the same seed does not repeat; the
-quality matrix turns it into time-to-target.
+Each public function here is one document's recipe: it builds the optimiser (and the
+schedule), picks its ``Step`` and trains with ``fit``, then returns plain data — curves
+and final metrics — so a recipe can store it as a result row. Every run refuses a
+non-finite loss with an error naming the step, instead of training on NaNs (and a
+perplexity past float range, likewise). Each also returns the cumulative training
+seconds at every curve point (validation excluded), apart from the curves because it is
+the one thing a rerun with the same seed does not repeat; the quality matrix turns it
+into time-to-target.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -19,18 +20,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..regularizers import ar_loss, tar_loss
+from .fit import HINT, NonFiniteLoss, Step, clip_global_norm, fit
 from .schedule import OneCycle, fastai_adam
 
-
-class NonFiniteLoss(FloatingPointError):
-    """Training produced inf/NaN: lower the learning rate or enable gradient clipping."""
-
-
-def _check_finite(loss: Tensor, where: str) -> None:
-    if not torch.isfinite(loss):
-        raise NonFiniteLoss(
-            f"non-finite loss ({loss.item()}) at {where}; lower the learning rate or clip gradients"
-        )
+__all__ = [
+    "NonFiniteLoss",
+    "checked_perplexity",
+    "classification_accuracy",
+    "classification_epoch",
+    "clip_global_norm",
+    "fit_one_cycle_lm",
+    "masked_ce",
+    "train_char_lm",
+    "train_seq2seq",
+]
 
 
 def checked_perplexity(mean_loss: float, where: str) -> float:
@@ -45,17 +48,39 @@ def checked_perplexity(mean_loss: float, where: str) -> float:
         ) from None
 
 
-def clip_global_norm(params: Iterable[nn.Parameter], max_norm: float) -> float:
-    """d2l's clipping: scale all gradients so their joint L2 norm is at most max_norm."""
-    grads = [p.grad for p in params if p.grad is not None]
-    norm = torch.sqrt(sum((g * g).sum() for g in grads))
-    if norm > max_norm:
-        for g in grads:
-            g.mul_(max_norm / norm)
-    return float(norm)
-
-
 # -- AI-For-Beginners: one epoch of classification with a running train accuracy -------
+class ClassifyStep(Step):
+    """Cross-entropy on (labels, ids) or (labels, ids, lengths) batches; the seed's
+    (sum of batch-mean losses / samples, accuracy) and a running-accuracy curve point
+    every ``report_every`` batches."""
+
+    def __init__(self, report_every: int = 200, device: str | torch.device = "cpu") -> None:
+        self.report_every, self.device = report_every, device
+        self.total, self.correct, self.count, self.batches = 0.0, 0, 0, 0
+        self.curve: list[tuple[int, float]] = []
+        self.curve_seconds: list[float] = []
+
+    def where(self, epoch: int, batch: int, step: int) -> str:
+        return f"batch {batch}{HINT}"
+
+    def loss(self, model: nn.Module, batch: Sequence[Tensor]) -> Tensor:
+        labels, ids = batch[0].to(self.device), batch[1].to(self.device)
+        out = model(ids, batch[2]) if len(batch) > 2 else model(ids)
+        self.correct += int((out.argmax(1) == labels).sum())
+        self.count += len(labels)
+        return F.cross_entropy(out, labels)
+
+    def after_batch(self, value: float, seconds: float) -> None:
+        self.total += value
+        self.batches += 1
+        if self.batches % self.report_every == 0:
+            self.curve.append((self.count, self.correct / self.count))
+            self.curve_seconds.append(seconds)
+
+    def end_epoch(self) -> dict:
+        return {"loss": self.total / self.count, "accuracy": self.correct / self.count}
+
+
 def classification_epoch(
     model: nn.Module,
     batches: Iterable[Sequence[Tensor]],
@@ -65,31 +90,16 @@ def classification_epoch(
 ) -> dict:
     """Batches are (labels, ids) or (labels, ids, lengths). Returns the seed's tuple
     (sum of batch-mean losses / samples, accuracy) and the running-accuracy curve."""
-    model.train()
-    total_loss, correct, count, curve, seconds = 0.0, 0, 0, [], []
-    t0 = time.perf_counter()
-    for i, batch in enumerate(batches, 1):
-        labels, ids = batch[0].to(device), batch[1].to(device)
-        lengths = batch[2] if len(batch) > 2 else None
-        optimizer.zero_grad()
-        out = model(ids, lengths) if lengths is not None else model(ids)
-        loss = F.cross_entropy(out, labels)
-        _check_finite(loss, f"batch {i}")
-        loss.backward()
-        optimizer.step()
-        total_loss += loss.item()
-        correct += int((out.argmax(1) == labels).sum())
-        count += len(labels)
-        if i % report_every == 0:
-            curve.append((count, correct / count))
-            seconds.append(time.perf_counter() - t0)
+    step = ClassifyStep(report_every, device)
+    res = fit(model, batches, step, optimizer=optimizer)
+    row = res.epochs[0]
     return {
-        "loss": total_loss / count,
-        "accuracy": correct / count,
-        "samples": count,
-        "curve": curve,
-        "curve_seconds": seconds,
-        "train_seconds": time.perf_counter() - t0,
+        "loss": row["loss"],
+        "accuracy": row["accuracy"],
+        "samples": step.count,
+        "curve": step.curve,
+        "curve_seconds": step.curve_seconds,
+        "train_seconds": res.seconds[0],
     }
 
 
@@ -108,6 +118,45 @@ def classification_accuracy(
 
 
 # -- fastbook: fit_one_cycle on a stateful word LM ------------------------------------
+class OneCycleLMStep(Step):
+    """fastai's LM loss for a model returning (logits, raw, dropped): cross-entropy plus
+    AR on the dropped output and TAR on the raw output (training only); the reported
+    loss is the cross-entropy, smoothed as fastai's table shows (EMA 0.98, debiased,
+    carried across epochs)."""
+
+    def __init__(self, alpha: float, beta: float, device: str | torch.device) -> None:
+        self.alpha, self.beta, self.device = alpha, beta, device
+        self.smooth, self.n_seen = 0.0, 0
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        x, y = batch[0].to(self.device), batch[1].to(self.device)
+        logits, raw, out = model(x)
+        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        loss = ce
+        if self.alpha:
+            loss = loss + ar_loss(out, self.alpha)
+        if self.beta:
+            loss = loss + tar_loss(raw, self.beta, time_dim=1)
+        return loss, ce
+
+    def after_batch(self, value: float, seconds: float) -> None:
+        self.smooth, self.n_seen = 0.98 * self.smooth + 0.02 * value, self.n_seen + 1
+
+    def end_epoch(self) -> dict:
+        return {"train_loss": self.smooth / (1 - 0.98**self.n_seen)}
+
+    def evaluate(self, model: nn.Module, batches) -> dict:
+        loss_sum = correct = count = 0.0
+        for x, y in batches:
+            x, y = x.to(self.device), y.to(self.device)
+            logits = model(x)[0].flatten(0, 1)
+            n = y.numel()
+            loss_sum += F.cross_entropy(logits, y.flatten()).item() * n
+            correct += int((logits.argmax(-1) == y.flatten()).sum())
+            count += n
+        return {"valid_loss": loss_sum / count, "accuracy": correct / count}
+
+
 def fit_one_cycle_lm(
     model: nn.Module,
     train: Sequence[tuple[Tensor, Tensor]],
@@ -124,62 +173,61 @@ def fit_one_cycle_lm(
     TAR on the raw output in training only. Rows: (train_loss, valid_loss, accuracy),
     train_loss being fastai's smoothed loss (EMA 0.98, debiased) as its table shows."""
     opt = fastai_adam(model, lr_max, wd=wd)
-    sched = OneCycle(opt, epochs * len(train), lr_max)
-    rows, smooth, n_seen, seconds, train_s = [], 0.0, 0, [], 0.0
-    for epoch in range(epochs):
-        model.train()
-        model.reset()
-        t0 = time.perf_counter()
-        for x, y in train:
-            x, y = x.to(device), y.to(device)
-            sched.before_batch()
-            logits, raw, out = model(x)
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
-            _check_finite(loss, f"epoch {epoch}")
-            smooth, n_seen = 0.98 * smooth + 0.02 * loss.item(), n_seen + 1
-            if alpha:
-                loss = loss + ar_loss(out, alpha)
-            if beta:
-                loss = loss + tar_loss(raw, beta, time_dim=1)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        train_s += time.perf_counter() - t0
-        seconds.append(train_s)
-        v_loss, v_acc = _lm_validate(model, valid, device)
-        rows.append(
-            {
-                "epoch": epoch,
-                "train_loss": smooth / (1 - 0.98**n_seen),
-                "valid_loss": v_loss,
-                "accuracy": v_acc,
-            }
-        )
+    res = fit(
+        model,
+        train,
+        OneCycleLMStep(alpha, beta, device),
+        optimizer=opt,
+        epochs=epochs,
+        valid=valid,
+        schedule=OneCycle(opt, epochs * len(train), lr_max),
+        stateful=True,
+    )
+    rows = res.epochs
     return {
         "epochs": rows,
-        "epoch_seconds": seconds,
+        "epoch_seconds": res.seconds,
         "valid_loss": rows[-1]["valid_loss"],
         "accuracy": rows[-1]["accuracy"],
         "best_accuracy": max(r["accuracy"] for r in rows),
     }
 
 
-@torch.no_grad()
-def _lm_validate(model: nn.Module, valid, device) -> tuple[float, float]:
-    model.eval()
-    model.reset()
-    loss_sum = correct = count = 0.0
-    for x, y in valid:
-        x, y = x.to(device), y.to(device)
-        logits = model(x)[0].flatten(0, 1)
-        n = y.numel()
-        loss_sum += F.cross_entropy(logits, y.flatten()).item() * n
-        correct += int((logits.argmax(-1) == y.flatten()).sum())
-        count += n
-    return loss_sum / count, correct / count
-
-
 # -- d2l: SGD with clipping on a character LM ---------------------------------------------
+class CharLMStep(Step):
+    """Cross-entropy of next-character logits, state from zero in every batch; per-epoch
+    train and validation perplexity (token-weighted)."""
+
+    def __init__(self, device: str | torch.device) -> None:
+        self.device = device
+
+    def begin_epoch(self, epoch: int) -> None:
+        super().begin_epoch(epoch)
+        self.tot, self.n, self.tokens = 0.0, 0.0, 0
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+        x, y = batch[0].to(self.device), batch[1].to(self.device)
+        logits, _ = model(x)
+        self.tokens = y.numel()
+        return F.cross_entropy(logits.flatten(0, 1), y.flatten())
+
+    def after_batch(self, value: float, seconds: float) -> None:
+        self.tot, self.n = self.tot + value * self.tokens, self.n + self.tokens
+
+    def end_epoch(self) -> dict:
+        where = f"epoch {self.epoch} (training)"
+        return {"train_ppl": checked_perplexity(self.tot / self.n, where)}
+
+    def evaluate(self, model: nn.Module, batches) -> dict:
+        tot = n = 0.0
+        for x, y in batches:
+            x, y = x.to(self.device), y.to(self.device)
+            logits, _ = model(x)
+            tot += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+            n += y.numel()
+        return {"valid_ppl": checked_perplexity(tot / n, f"epoch {self.epoch} (validation)")}
+
+
 def train_char_lm(
     model: nn.Module,
     train_batches,
@@ -190,52 +238,24 @@ def train_char_lm(
     device: str | torch.device = "cpu",
 ) -> dict:
     """d2l's Trainer for RNN LMs: plain SGD, global-norm clipping, state from zero in
-    every batch; per-epoch train and validation perplexity."""
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    rows, seconds, train_s = [], [], 0.0
-    for epoch in range(epochs):
-        model.train()
-        tot = n = 0.0
-        t0 = time.perf_counter()
-        for x, y in train_batches():
-            x, y = x.to(device), y.to(device)
-            logits, _ = model(x)
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
-            _check_finite(loss, f"epoch {epoch}")
-            opt.zero_grad()
-            loss.backward()
-            clip_global_norm(model.parameters(), clip)
-            opt.step()
-            tot, n = tot + loss.item() * y.numel(), n + y.numel()
-        train_s += time.perf_counter() - t0
-        seconds.append(train_s)
-        rows.append(
-            {
-                "epoch": epoch,
-                "train_ppl": checked_perplexity(tot / n, f"epoch {epoch} (training)"),
-                "valid_ppl": checked_perplexity(
-                    _char_loss(model, valid_batches(), device), f"epoch {epoch} (validation)"
-                ),
-            }
-        )
+    every batch; per-epoch train and validation perplexity. ``train_batches`` and
+    ``valid_batches`` are called once per epoch for that epoch's batches."""
+    res = fit(
+        model,
+        lambda _epoch: train_batches(),
+        CharLMStep(device),
+        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+        epochs=epochs,
+        valid=lambda _epoch: valid_batches(),
+        clip=clip,
+    )
+    rows = res.epochs
     return {
         "epochs": rows,
-        "epoch_seconds": seconds,
+        "epoch_seconds": res.seconds,
         "train_ppl": rows[-1]["train_ppl"],
         "valid_ppl": rows[-1]["valid_ppl"],
     }
-
-
-@torch.no_grad()
-def _char_loss(model: nn.Module, batches, device) -> float:
-    model.eval()
-    tot = n = 0.0
-    for x, y in batches:
-        x, y = x.to(device), y.to(device)
-        logits, _ = model(x)
-        tot += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
-        n += y.numel()
-    return tot / n
 
 
 # -- d2l: encoder-decoder with teacher forcing and a masked loss -------------------------
@@ -244,6 +264,35 @@ def masked_ce(logits: Tensor, target: Tensor, pad: int) -> Tensor:
     loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none")
     mask = (target.flatten() != pad).to(loss.dtype)
     return (loss * mask).sum() / mask.sum()
+
+
+class Seq2SeqStep(Step):
+    """Teacher forcing with the masked loss on (src, tgt_in, src_valid_len, tgt) batches;
+    train and validation loss as means of batch means."""
+
+    def __init__(self, pad: int, device: str | torch.device) -> None:
+        self.pad, self.device = pad, device
+
+    def begin_epoch(self, epoch: int) -> None:
+        super().begin_epoch(epoch)
+        self.tot, self.n = 0.0, 0.0
+
+    def _masked(self, model: nn.Module, batch) -> Tensor:
+        src, tgt_in, src_len, tgt = (t.to(self.device) for t in batch)
+        return masked_ce(model(src, tgt_in, src_len), tgt, self.pad)
+
+    def loss(self, model: nn.Module, batch) -> Tensor:
+        return self._masked(model, batch)
+
+    def after_batch(self, value: float, seconds: float) -> None:
+        self.tot, self.n = self.tot + value, self.n + 1
+
+    def end_epoch(self) -> dict:
+        return {"train_loss": self.tot / self.n}
+
+    def evaluate(self, model: nn.Module, batches) -> dict:
+        v = [self._masked(model, b).item() for b in batches]
+        return {"valid_loss": sum(v) / len(v)}
 
 
 def train_seq2seq(
@@ -257,36 +306,21 @@ def train_seq2seq(
     device: str | torch.device = "cpu",
 ) -> dict:
     """Adam, teacher forcing, masked loss, clipping at global norm `clip`.
-    Batches are (src, tgt_in, src_valid_len, tgt)."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    rows, seconds, train_s = [], [], 0.0
-    for epoch in range(epochs):
-        model.train()
-        tot = n = 0.0
-        t0 = time.perf_counter()
-        for src, tgt_in, src_len, tgt in train_batches():
-            src, tgt_in, tgt = src.to(device), tgt_in.to(device), tgt.to(device)
-            loss = masked_ce(model(src, tgt_in, src_len.to(device)), tgt, pad)
-            _check_finite(loss, f"epoch {epoch}")
-            opt.zero_grad()
-            loss.backward()
-            clip_global_norm(model.parameters(), clip)
-            opt.step()
-            tot, n = tot + loss.item(), n + 1
-        train_s += time.perf_counter() - t0
-        seconds.append(train_s)
-        model.eval()
-        with torch.no_grad():
-            v = [
-                masked_ce(
-                    model(s.to(device), ti.to(device), sl.to(device)), t.to(device), pad
-                ).item()
-                for s, ti, sl, t in valid_batches()
-            ]
-        rows.append({"epoch": epoch, "train_loss": tot / n, "valid_loss": sum(v) / len(v)})
+    Batches are (src, tgt_in, src_valid_len, tgt); ``train_batches`` and
+    ``valid_batches`` are called once per epoch."""
+    res = fit(
+        model,
+        lambda _epoch: train_batches(),
+        Seq2SeqStep(pad, device),
+        optimizer=torch.optim.Adam(model.parameters(), lr=lr),
+        epochs=epochs,
+        valid=lambda _epoch: valid_batches(),
+        clip=clip,
+    )
+    rows = res.epochs
     return {
         "epochs": rows,
-        "epoch_seconds": seconds,
+        "epoch_seconds": res.seconds,
         "train_loss": rows[-1]["train_loss"],
         "valid_loss": rows[-1]["valid_loss"],
     }

@@ -14,7 +14,6 @@ state is left untouched.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import torch
@@ -25,7 +24,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorData
 from ..data.lm_batching import next_word_pairs
 from ..data.seinfeld import Seinfeld
 from ..models.script_rnn import ScriptRNN
-from .loops import NonFiniteLoss
+from .fit import Step, fit
 
 
 @dataclass
@@ -73,6 +72,68 @@ def script_loader(
     return DataLoader(TensorDataset(features, targets), batch_size=None, sampler=sampler)
 
 
+class CourseStep(Step):
+    """The Udacity projects' loop conventions: the non-finite message names the epoch, the
+    batch, the learning rate and the clipping."""
+
+    def __init__(self, lr: float, clip: float | None, device: str | torch.device) -> None:
+        self.lr, self.clip, self.device = lr, clip, device
+
+    def where(self, epoch: int, batch: int, step: int) -> str:
+        return (
+            f"epoch {epoch}, batch {batch}; lower the learning rate (lr={self.lr}) or clip "
+            f"gradients (clip={self.clip})"
+        )
+
+
+class ScriptStep(CourseStep):
+    """Cross-entropy of the next word, zero state per batch; the mean of every
+    ``log_every`` batches is logged, and a logged mean below ``stop_below`` stops."""
+
+    def __init__(
+        self,
+        lr: float,
+        clip: float | None,
+        log_every: int,
+        stop_below: float | None,
+        device: str | torch.device,
+    ) -> None:
+        super().__init__(lr, clip, device)
+        self.log_every, self.stop_below = log_every, stop_below
+        self.losses: list[float] = []
+        self.window_sum, self.window_n = 0.0, 0
+
+    def begin_epoch(self, epoch: int) -> None:
+        super().begin_epoch(epoch)
+        self.epoch_sum, self.epoch_n = 0.0, 0
+
+    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+        x, y = batch[0].to(self.device), batch[1].to(self.device)
+        logits, _ = model(x)  # hidden=None: zero state for every batch
+        return F.cross_entropy(logits, y)
+
+    def after_batch(self, value: float, seconds: float) -> bool:
+        self.epoch_sum, self.epoch_n = self.epoch_sum + value, self.epoch_n + 1
+        self.window_sum, self.window_n = self.window_sum + value, self.window_n + 1
+        if self.window_n < self.log_every:
+            return False
+        self.losses.append(self.window_sum / self.window_n)
+        self.window_sum, self.window_n = 0.0, 0
+        return self.stop_below is not None and self.losses[-1] < self.stop_below
+
+    def end_epoch(self) -> dict:
+        return {"loss": self.epoch_sum / max(self.epoch_n, 1)}
+
+
+def _check_budget(log_every: int, stop_below: float | None, max_batches: int | None) -> None:
+    if log_every < 1:
+        raise ValueError(f"log_every must be >= 1, got {log_every}")
+    if stop_below is not None and not math.isfinite(stop_below):
+        raise ValueError(f"stop_below must be a finite number or None, got {stop_below}")
+    if max_batches is not None and max_batches < 1:
+        raise ValueError(f"max_batches must be >= 1 or None, got {max_batches}")
+
+
 def train_script(
     data: Seinfeld,
     *,
@@ -100,12 +161,7 @@ def train_script(
     loss below 3.5", and running on after reaching it only spends CPU-hours. ``device``:
     where the model lives; the batches are built on the CPU and moved there one by one.
     Raises NonFiniteLoss, naming the epoch and batch, if the loss becomes inf/NaN."""
-    if log_every < 1:
-        raise ValueError(f"log_every must be >= 1, got {log_every}")
-    if stop_below is not None and not math.isfinite(stop_below):
-        raise ValueError(f"stop_below must be a finite number or None, got {stop_below}")
-    if max_batches is not None and max_batches < 1:
-        raise ValueError(f"max_batches must be >= 1 or None, got {max_batches}")
+    _check_budget(log_every, stop_below, max_batches)
     config = dict(
         sequence_length=sequence_length,
         batch_size=batch_size,
@@ -138,43 +194,19 @@ def train_script(
         loader = script_loader(
             data, sequence_length, batch_size, torch.Generator().manual_seed(seed)
         )
-        opt = adam(model, lr)
-        losses: list[float] = []
-        epoch_losses: list[float] = []
-        window_sum, window_n, steps = 0.0, 0, 0
-        done = False
-        model.train()
-        start, cpu_start = time.perf_counter(), time.process_time()
-        for epoch in range(epochs):
-            epoch_sum, epoch_n = 0.0, 0
-            for i, (x, y) in enumerate(loader, 1):
-                x, y = x.to(device), y.to(device)
-                logits, _ = model(x)  # hidden=None: zero state for every batch
-                loss = F.cross_entropy(logits, y)
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise NonFiniteLoss(
-                        f"non-finite loss ({value}) at epoch {epoch}, batch {i}; lower the "
-                        f"learning rate (lr={lr}) or clip gradients (clip={clip})"
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-                opt.step()
-                steps += 1
-                epoch_sum, epoch_n = epoch_sum + value, epoch_n + 1
-                window_sum, window_n = window_sum + value, window_n + 1
-                if window_n == log_every:
-                    losses.append(window_sum / window_n)
-                    window_sum, window_n = 0.0, 0
-                    done = stop_below is not None and losses[-1] < stop_below
-                if done or (max_batches is not None and steps >= max_batches):
-                    done = True
-                    break
-            epoch_losses.append(epoch_sum / max(epoch_n, 1))
-            if done:
-                break
-        seconds = time.perf_counter() - start
-        cpu_seconds = time.process_time() - cpu_start
-    return ScriptResult(model, losses, epoch_losses, seconds, steps, log_every, cpu_seconds, config)
+        step = ScriptStep(lr, clip, log_every, stop_below, device)
+        res = fit(
+            model,
+            loader,
+            step,
+            optimizer=adam(model, lr),
+            epochs=epochs,
+            clip=clip or None,
+            clipper=nn.utils.clip_grad_norm_,
+            max_steps=max_batches,
+        )
+    epoch_losses = [row["loss"] for row in res.epochs]
+    seconds = res.seconds[-1] if res.seconds else 0.0
+    return ScriptResult(
+        model, step.losses, epoch_losses, seconds, res.steps, log_every, res.cpu_seconds, config
+    )

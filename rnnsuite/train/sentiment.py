@@ -19,8 +19,8 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorData
 
 from ..data.sentiment import Reviews, split_dataset
 from ..models.sentiment import SentimentRNN
-from .loops import NonFiniteLoss
-from .script import adam
+from .fit import fit
+from .script import CourseStep, adam
 
 
 @dataclass
@@ -51,6 +51,34 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 256) -> t
         correct += int(((probs > 0.5).long() == yb).sum())
     n = max(len(y), 1)
     return loss_sum / n, correct / n
+
+
+class SentimentStep(CourseStep):
+    """BCE on the sigmoid output; the epoch's sample-weighted train loss, validation
+    loss and accuracy on the (features, labels) pair fit passes as its validation data."""
+
+    def __init__(self, lr: float, clip: float | None) -> None:
+        super().__init__(lr, clip, "cpu")
+
+    def begin_epoch(self, epoch: int) -> None:
+        super().begin_epoch(epoch)
+        self.total, self.n, self.size = 0.0, 0, 0
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+        xb, yb = batch
+        probs = model(xb)
+        self.size = len(yb)
+        return F.binary_cross_entropy(probs, yb.to(probs.dtype))
+
+    def after_batch(self, value: float, seconds: float) -> None:
+        self.total, self.n = self.total + value * self.size, self.n + self.size
+
+    def end_epoch(self) -> dict:
+        return {"train_loss": self.total / self.n}
+
+    def evaluate(self, model: nn.Module, batches: tuple[Tensor, Tensor]) -> dict:
+        loss, accuracy = evaluate(model, *batches)
+        return {"valid_loss": loss, "valid_accuracy": accuracy}
 
 
 def train_sentiment(
@@ -92,32 +120,18 @@ def train_sentiment(
             arch=arch,
             impl=impl,
         )
-        opt = adam(model, lr)
         loader = _loader(x_tr, y_tr, batch_size, torch.Generator().manual_seed(seed))
-        rows: list[dict] = []
         start = time.perf_counter()
-        for epoch in range(epochs):
-            model.train()
-            total, n = 0.0, 0
-            for i, (xb, yb) in enumerate(loader, 1):
-                probs = model(xb)
-                loss = F.binary_cross_entropy(probs, yb.to(probs.dtype))
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise NonFiniteLoss(
-                        f"non-finite loss ({value}) at epoch {epoch}, batch {i}; lower the "
-                        f"learning rate (lr={lr}) or clip gradients (clip={clip})"
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), clip)
-                opt.step()
-                total, n = total + value * len(yb), n + len(yb)
-            row = {"epoch": epoch, "train_loss": total / n}
-            if len(y_va):
-                row["valid_loss"], row["valid_accuracy"] = evaluate(model, x_va, y_va)
-            rows.append(row)
+        res = fit(
+            model,
+            loader,
+            SentimentStep(lr, clip),
+            optimizer=adam(model, lr),
+            epochs=epochs,
+            valid=(x_va, y_va) if len(y_va) else None,
+            clip=clip or None,
+            clipper=nn.utils.clip_grad_norm_,
+        )
         test_loss, test_acc = evaluate(model, x_te, y_te) if len(y_te) else (math.nan, math.nan)
         seconds = time.perf_counter() - start
-    return SentimentResult(model, test_acc, test_loss, rows, seconds)
+    return SentimentResult(model, test_acc, test_loss, res.epochs, seconds)

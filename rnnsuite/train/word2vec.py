@@ -19,10 +19,8 @@ fixes every loss exactly (on one thread).
 
 from __future__ import annotations
 
-import math
 import random
 import re
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +31,7 @@ from torch import Tensor
 from ..data import fetch
 from ..data.vocab import Vocab
 from ..models.word2vec import NegativeSamplingLoss, SkipGramNeg, nearest_neighbours
-from .loops import NonFiniteLoss
+from .fit import Step, fit
 
 CORPORA = ("ptb", "time_machine")
 
@@ -178,6 +176,82 @@ class Word2VecResult:
         ]
 
 
+class SkipGramStep(Step):
+    """The negative-sampling loss of a (centre words, context words) batch against
+    ``n_neg`` noise words per pair; keeps every step's loss and each epoch's mean."""
+
+    def __init__(
+        self, n_neg: int, generator: torch.Generator, epochs: int, print_every: int | None
+    ) -> None:
+        self.n_neg, self.generator = n_neg, generator
+        self.epochs, self.print_every = epochs, print_every
+        self.criterion = NegativeSamplingLoss()
+        self.losses: list[float] = []
+
+    def where(self, epoch: int, batch: int, step: int) -> str:
+        return f"epoch {epoch + 1}, step {step}"
+
+    def begin_epoch(self, epoch: int) -> None:
+        super().begin_epoch(epoch)
+        self.epoch_sum, self.epoch_steps = 0.0, 0
+
+    def loss(self, model: SkipGramNeg, batch: tuple[list[int], list[int]]) -> Tensor:
+        inputs, targets = batch
+        input_vectors = model.forward_input(torch.tensor(inputs))
+        output_vectors = model.forward_output(torch.tensor(targets))
+        noise_vectors = model.forward_noise(len(inputs), self.n_neg, generator=self.generator)
+        return self.criterion(input_vectors, output_vectors, noise_vectors)
+
+    def after_batch(self, value: float, seconds: float) -> None:
+        self.losses.append(value)
+        self.epoch_sum += value
+        self.epoch_steps += 1
+        if self.print_every and len(self.losses) % self.print_every == 0:
+            print(f"epoch {self.epoch + 1}/{self.epochs} step {len(self.losses)} loss {value:.4f}")
+
+    def end_epoch(self) -> dict:
+        return {"loss": self.epoch_sum / self.epoch_steps} if self.epoch_steps else {}
+
+
+def _check_settings(settings: dict, tokens: Sequence[str]) -> None:
+    s = settings
+    checks = (
+        (s["embed_dim"] >= 1, f"embed_dim must be >= 1, got {s['embed_dim']}"),
+        (s["epochs"] >= 1, f"epochs must be >= 1, got {s['epochs']}"),
+        (s["batch_size"] >= 2, f"batch_size must be >= 2, got {s['batch_size']}"),
+        (s["window_size"] >= 1, f"window_size must be >= 1, got {s['window_size']}"),
+        (s["n_neg"] >= 1, f"n_neg must be >= 1, got {s['n_neg']}"),
+        (s["lr"] > 0, f"lr must be > 0, got {s['lr']}"),
+        (s["min_count"] >= 1, f"min_count must be >= 1, got {s['min_count']}"),
+        (
+            s["threshold"] is None or s["threshold"] > 0,
+            f"threshold must be > 0 or None, got {s['threshold']}",
+        ),
+        (
+            s["max_steps"] is None or s["max_steps"] >= 1,
+            f"max_steps must be >= 1 or None, got {s['max_steps']}",
+        ),
+    )
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+    if len(tokens) == 0:
+        raise ValueError("the corpus is empty")
+
+
+def _numbered(tokens: Sequence[str], min_count: int) -> tuple[Vocab, list[int]]:
+    """The frequency-ordered vocabulary of words seen ``min_count`` times, and the corpus
+    as ids of it (rarer words dropped)."""
+    vocab = Vocab.build([tokens], min_freq=min_count, order="frequency")
+    if len(vocab) < 2:
+        raise ValueError(
+            f"fewer than 2 words occur at least min_count={min_count} times; "
+            "word2vec needs a vocabulary to contrast words with"
+        )
+    stoi = vocab.stoi
+    return vocab, [stoi[t] for t in tokens if t in stoi]
+
+
 def train_word2vec(
     tokens: Sequence[str],
     *,
@@ -200,84 +274,6 @@ def train_word2vec(
     ``threshold=None`` turns subsampling off (useful on tiny corpora, where every word is
     "frequent"). ``resample_each_epoch`` draws a fresh subsample every epoch instead of
     the course's single one. ``max_steps`` stops after that many optimiser steps."""
-    checks = (
-        (embed_dim >= 1, f"embed_dim must be >= 1, got {embed_dim}"),
-        (epochs >= 1, f"epochs must be >= 1, got {epochs}"),
-        (batch_size >= 2, f"batch_size must be >= 2, got {batch_size}"),
-        (window_size >= 1, f"window_size must be >= 1, got {window_size}"),
-        (n_neg >= 1, f"n_neg must be >= 1, got {n_neg}"),
-        (lr > 0, f"lr must be > 0, got {lr}"),
-        (min_count >= 1, f"min_count must be >= 1, got {min_count}"),
-        (threshold is None or threshold > 0, f"threshold must be > 0 or None, got {threshold}"),
-        (max_steps is None or max_steps >= 1, f"max_steps must be >= 1 or None, got {max_steps}"),
-    )
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(message)
-    if len(tokens) == 0:
-        raise ValueError("the corpus is empty")
-
-    vocab = Vocab.build([tokens], min_freq=min_count, order="frequency")
-    if len(vocab) < 2:
-        raise ValueError(
-            f"fewer than 2 words occur at least min_count={min_count} times; "
-            "word2vec needs a vocabulary to contrast words with"
-        )
-    stoi = vocab.stoi
-    int_words = [stoi[t] for t in tokens if t in stoi]
-    counts = torch.bincount(torch.tensor(int_words), minlength=len(vocab))
-
-    gen = torch.Generator().manual_seed(seed)
-    rng = random.Random(seed)
-    model = SkipGramNeg(len(vocab), embed_dim, noise_distribution(counts), generator=gen)
-    criterion = NegativeSamplingLoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-
-    def draw() -> list[int]:
-        return subsample(int_words, threshold, gen) if threshold is not None else int_words
-
-    train_words = draw()
-    if len(train_words) < batch_size:
-        raise ValueError(
-            f"only {len(train_words)} words remain after min_count/subsampling, fewer than "
-            f"batch_size={batch_size}: lower batch_size or threshold, or use a larger corpus"
-        )
-    n_train_words = len(train_words)
-
-    losses: list[float] = []
-    epoch_losses: list[float] = []
-    model.train()
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        if epoch > 0 and resample_each_epoch:
-            train_words = draw()
-        epoch_sum, epoch_steps = 0.0, 0
-        for inputs, targets in skipgram_batches(train_words, batch_size, window_size, rng):
-            input_vectors = model.forward_input(torch.tensor(inputs))
-            output_vectors = model.forward_output(torch.tensor(targets))
-            noise_vectors = model.forward_noise(len(inputs), n_neg, generator=gen)
-            loss = criterion(input_vectors, output_vectors, noise_vectors)
-            value = loss.item()
-            if not math.isfinite(value):
-                raise NonFiniteLoss(
-                    f"non-finite loss ({value}) at epoch {epoch + 1}, step {len(losses) + 1}"
-                )
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(value)
-            epoch_sum += value
-            epoch_steps += 1
-            if print_every and len(losses) % print_every == 0:
-                print(f"epoch {epoch + 1}/{epochs} step {len(losses)} loss {value:.4f}")
-            if max_steps is not None and len(losses) >= max_steps:
-                break
-        if epoch_steps:
-            epoch_losses.append(epoch_sum / epoch_steps)
-        if max_steps is not None and len(losses) >= max_steps:
-            break
-    seconds = time.perf_counter() - start
-
     settings = {
         "embed_dim": embed_dim,
         "epochs": epochs,
@@ -291,13 +287,41 @@ def train_word2vec(
         "max_steps": max_steps,
         "resample_each_epoch": resample_each_epoch,
     }
+    _check_settings(settings, tokens)
+    vocab, int_words = _numbered(tokens, min_count)
+    counts = torch.bincount(torch.tensor(int_words), minlength=len(vocab))
+
+    gen = torch.Generator().manual_seed(seed)
+    rng = random.Random(seed)
+    model = SkipGramNeg(len(vocab), embed_dim, noise_distribution(counts), generator=gen)
+
+    def draw() -> list[int]:
+        return subsample(int_words, threshold, gen) if threshold is not None else int_words
+
+    train_words = draw()
+    if len(train_words) < batch_size:
+        raise ValueError(
+            f"only {len(train_words)} words remain after min_count/subsampling, fewer than "
+            f"batch_size={batch_size}: lower batch_size or threshold, or use a larger corpus"
+        )
+    n_train_words = len(train_words)
+
+    def batches(epoch: int) -> Iterator[tuple[list[int], list[int]]]:
+        nonlocal train_words
+        if epoch > 0 and resample_each_epoch:
+            train_words = draw()
+        return skipgram_batches(train_words, batch_size, window_size, rng)
+
+    step = SkipGramStep(n_neg, gen, epochs, print_every)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    res = fit(model, batches, step, optimizer=optimizer, epochs=epochs, max_steps=max_steps)
     return Word2VecResult(
         vocab=vocab,
         embeddings=model.in_embed.weight.detach().clone(),
-        losses=losses,
-        epoch_losses=epoch_losses,
-        seconds=seconds,
-        steps=len(losses),
+        losses=step.losses,
+        epoch_losses=[row["loss"] for row in res.epochs if "loss" in row],
+        seconds=res.seconds[-1],
+        steps=len(step.losses),
         train_words=n_train_words,
         settings=settings,
     )
