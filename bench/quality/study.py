@@ -19,9 +19,8 @@ from typing import Any
 
 from .. import archs, plugins
 from ..study import StudyError, kexpr, read_toml
-from ..study.execute import run_each
+from ..study.execute import TrainingRun, records_of, run_each, write_page
 from ..study.failures import console_reason
-from ..study.results import ResultStore, atomic_write_text, check_run_id, mkdir
 
 MATRIX = Path(__file__).resolve().parents[1] / "matrices" / "quality.toml"
 AXES = ("arch", "impl", "layers", "reg", "input", "decoder")
@@ -198,30 +197,19 @@ def time_to_target(points: list[tuple[float, float]], target: float, goal: str) 
 
 
 # -- run --------------------------------------------------------------------------------------
-def run(
-    run_id: str,
-    *,
-    results_dir: Path,
-    k: str | None = None,
-    seeds: list[int] | None = None,
-    device: str = "cpu",
-    matrix_path: Path | str = MATRIX,
-    threads: int | None = None,
-    limits: dict[str, int] | None = None,
-    echo=print,
-) -> tuple[int, int]:
-    """Run every selected cell not yet recorded; returns (ok, failed).
-
-    `limits` overrides every task's budget (tests and smoke runs)."""
+def run(run_id: str, **options: Any) -> tuple[int, int]:
+    """Run every selected cell not yet recorded; returns (ok, failed). ``options`` are a
+    TrainingRun's (results_dir, k, seeds, device, matrix_path, threads, limits, echo);
+    ``limits`` overrides every task's budget (tests and smoke runs)."""
     import torch
 
     from rnnsuite.recipes.tasks import TASKS
 
-    m = load_matrix(matrix_path)
-    threads = threads or m.get("threads")
-    if threads:
-        torch.set_num_threads(int(threads))
-    cells = plan(m, device, k, seeds)
+    opts = TrainingRun(run_id, **{"matrix_path": MATRIX, **options})
+    m = load_matrix(opts.matrix_path)
+    opts.matrix_threads(m)
+    cells = plan(m, opts.device, opts.k, opts.seeds)
+    device, limits = opts.device, opts.limits
 
     def start(cell: dict[str, Any]) -> dict[str, Any]:
         model_cfg, train_cfg, task_limits = cell_config(m, cell)
@@ -255,11 +243,10 @@ def run(
             f" {rec['metric']:.4g}" if rec["status"] == "ok" else f" {console_reason(rec['error'])}"
         )
 
-    store = ResultStore(Path(results_dir) / check_run_id(run_id))
     out = run_each(
-        store, cells, kind="quality", record_kind="quality", start=start,
-        execute_cell=execute_cell, manifest={"matrix": str(matrix_path), "k": k},
-        device=device, echo=echo, shown=shown,
+        opts.store(), cells, kind="quality", record_kind="quality", start=start,
+        execute_cell=execute_cell, manifest={"matrix": str(opts.matrix_path), "k": opts.k},
+        device=device, echo=opts.echo, shown=shown,
     )  # fmt: skip
     return out.ok, out.failed
 
@@ -273,15 +260,6 @@ def report(
     from ..report.quality import render
 
     m = load_matrix(matrix_path)
-    store = ResultStore(Path(results_dir) / check_run_id(run_id))
-    recs = [r for r in store.latest() if r.get("kind") == "quality"]
-    if not recs:
-        raise ValueError(
-            f"run {run_id!r} in {results_dir} has no quality results: run "
-            f"`python -m bench quality --run-id {run_id}` first, or name an earlier run"
-        )
-    out_dir = Path(out_dir or Path("reports") / run_id)
-    mkdir(out_dir)
-    path = out_dir / "README.md"
-    atomic_write_text(path, render(run_id, m, recs, out_dir))
-    return path
+    recs = records_of(run_id, results_dir, "quality", "quality")
+    out = Path(out_dir or Path("reports") / run_id)
+    return write_page(out, lambda d: render(run_id, m, recs, d))

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..study import StudyError, kexpr, read_toml
-from ..study.execute import run_each
-from ..study.results import ResultStore, atomic_write_text, check_run_id, mkdir
+from ..study.execute import TrainingRun, records_of, run_each, write_page
 
 MATRIX = Path(__file__).resolve().parents[1] / "matrices" / "reproduce.toml"
 DOCUMENTS = {
@@ -86,34 +85,19 @@ def plan(recipes: list[str], seeds: list[int], device: str, k: str | None) -> li
     return cells
 
 
-def run(
-    run_id: str,
-    *,
-    results_dir: Path,
-    k: str | None = None,
-    seeds: list[int] | None = None,
-    device: str = "cpu",
-    limits: dict[str, int] | None = None,
-    matrix_path: Path = MATRIX,
-    threads: int | None = None,
-    echo=print,
-) -> tuple[int, int]:
-    """Run every selected cell not already recorded. Returns (ok, failed).
-
-    `threads` (default: the matrix's, else torch's) is set before anything runs: these
-    models are small, and two OpenMP threads on a busy 2-core machine can run ten times
-    slower than one."""
-    import torch
-
+def run(run_id: str, **options: Any) -> tuple[int, int]:
+    """Run every selected cell not already recorded. Returns (ok, failed). ``options``
+    are a TrainingRun's (results_dir, k, seeds, device, matrix_path, threads, limits,
+    echo); threads default to the matrix's."""
     from rnnsuite.recipes import run_recipe
 
-    m = load_matrix(matrix_path)
-    threads = threads or m.get("threads")
-    if threads:
-        torch.set_num_threads(int(threads))
-    seeds = seeds or list(m["seeds"])
-    cells = plan(list(m["recipes"]), seeds, device, k)
+    opts = TrainingRun(run_id, **{"matrix_path": MATRIX, **options})
+    m = load_matrix(opts.matrix_path)
+    opts.matrix_threads(m)
+    seeds = opts.seeds or list(m["seeds"])
+    cells = plan(list(m["recipes"]), seeds, opts.device, opts.k)
     estimate = m.get("estimate_s", {})
+    device, limits = opts.device, opts.limits
 
     def start(cell: dict[str, Any]) -> dict[str, Any]:
         return {"cell": cell, "limits": limits or {}}
@@ -123,13 +107,18 @@ def run(
             "result": run_recipe(cell["recipe"], seed=cell["seed"], device=device, limits=limits)
         }
 
-    store = ResultStore(Path(results_dir) / check_run_id(run_id))
     out = run_each(
-        store, cells, kind="reproduce", record_kind="recipe", start=start,
+        opts.store(),
+        cells,
+        kind="reproduce",
+        record_kind="recipe",
+        start=start,
         execute_cell=execute_cell,
-        manifest={"matrix": str(matrix_path), "seeds": seeds, "k": k, "limits": limits},
-        device=device, echo=echo, estimate_s=lambda c: float(estimate.get(c["recipe"], 60)),
-    )  # fmt: skip
+        manifest={"matrix": str(opts.matrix_path), "seeds": seeds, "k": opts.k, "limits": limits},
+        device=device,
+        echo=opts.echo,
+        estimate_s=lambda c: float(estimate.get(c["recipe"], 60)),
+    )
     return out.ok, out.failed
 
 
@@ -141,15 +130,6 @@ def report(run_id: str, *, results_dir: Path, out_dir: Path) -> Path:
 
     from ..report.reproduction import render
 
-    store = ResultStore(Path(results_dir) / check_run_id(run_id))
-    recs = [r for r in store.latest() if r.get("kind") == "recipe"]
-    if not recs:
-        raise ValueError(
-            f"run {run_id!r} in {results_dir} has no recipe results: run "
-            f"`python -m bench reproduce --run-id {run_id}` first, or name an earlier run"
-        )
+    recs = records_of(run_id, results_dir, "recipe", "reproduce")
     refs = load_references()
-    mkdir(out_dir)
-    path = out_dir / "README.md"
-    atomic_write_text(path, render(run_id, recs, refs, out_dir, DOCUMENTS))
-    return path
+    return write_page(out_dir, lambda d: render(run_id, recs, refs, d, DOCUMENTS))

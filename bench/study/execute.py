@@ -157,6 +157,39 @@ def drive(
     return outcome
 
 
+@dataclass
+class TrainingRun:
+    """What a training study's run is asked (``bench quality``, ``bench reproduce``): the
+    run id and store, the -k selection, seeds, device, matrix, torch threads (default the
+    matrix's), budget limits (smoke runs), and where progress goes."""
+
+    run_id: str
+    results_dir: Any
+    matrix_path: Any
+    k: str | None = None
+    seeds: list[int] | None = None
+    device: str = "cpu"
+    threads: int | None = None
+    limits: dict[str, int] | None = None
+    echo: Callable[[str], None] = print
+
+    def matrix_threads(self, m: dict[str, Any]) -> None:
+        """Set torch's threads before anything runs: these models are small, and two
+        OpenMP threads on a busy 2-core machine can run ten times slower than one."""
+        import torch
+
+        threads = self.threads or m.get("threads")
+        if threads:
+            torch.set_num_threads(int(threads))
+
+    def store(self):
+        from pathlib import Path
+
+        from .results import ResultStore, check_run_id
+
+        return ResultStore(Path(self.results_dir) / check_run_id(self.run_id))
+
+
 def run_each(
     store,
     cells: list[dict[str, Any]],
@@ -225,3 +258,35 @@ def _no_detail(rec: Record) -> str:
     from .failures import console_reason
 
     return f" ({console_reason(rec['error'])})" if rec["status"] != "ok" else ""
+
+
+def records_of(run_id: str, results_dir, kind: str, command: str) -> list[Record]:
+    """The latest record of each cell of ``kind`` in a run, for its report; a run without
+    one is a ValueError naming the command that makes them."""
+    from pathlib import Path
+
+    from .results import ResultStore, check_run_id
+
+    store = ResultStore(Path(results_dir) / check_run_id(run_id))
+    recs = [r for r in store.latest() if r.get("kind") == kind]
+    if not recs:
+        what = "quality" if kind == "quality" else "recipe"
+        raise ValueError(
+            f"run {run_id!r} in {results_dir} has no {what} results: run "
+            f"`python -m bench {command} --run-id {run_id}` first, or name an earlier run"
+        )
+    return recs
+
+
+def write_page(out_dir, text_of: Callable[[Any], str]):
+    """``out_dir``/README.md written atomically from ``text_of(out_dir)`` (which may write
+    its PNGs there first); returns the path."""
+    from pathlib import Path
+
+    from .results import atomic_write_text, mkdir
+
+    out_dir = Path(out_dir)
+    mkdir(out_dir)
+    path = out_dir / "README.md"
+    atomic_write_text(path, text_of(out_dir))
+    return path
