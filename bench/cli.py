@@ -43,6 +43,16 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
         help="replace the matrix's device axis: comma list of auto,cpu,cuda,mps",
     )
     p.add_argument("--seeds", metavar="LIST", help="replace the matrix's seeds: 0,1,2 or 0-4")
+    _add_shard(p)
+
+
+def _add_shard(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="only shard I of N (from 1): whole timing groups, balanced by the planner's "
+        "estimate; put the shard runs together with `bench merge`",
+    )
 
 
 def _with_plugin(add_parser):
@@ -174,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/reproduction", metavar="DIR")
     p.add_argument("--threads", type=int, metavar="N", help="default: the matrix's (1)")
     p.add_argument("--report-only", action="store_true", help="write the report, run nothing")
+    _add_shard(p)
     p.add_argument(
         "--limit",
         action="append",
@@ -202,6 +213,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, metavar="N", help="default: the matrix's (1)")
     p.add_argument("--report-only", action="store_true", help="write the report, run nothing")
     p.add_argument("--list", action="store_true", help="list the selected cells and exit")
+    _add_shard(p)
+
+    p = sub.add_parser(
+        "merge",
+        help="put shard runs (or runs of one matrix) together into a new run",
+        description="Combine runs of one matrix into a new run: refuses a cell recorded "
+        "twice and timing results from different machines (unless --side-by-side), and "
+        "reports cells missing from every run (exit 1).",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--into", required=True, metavar="RUN", help="the new run id")
+    p.add_argument("--results-dir", default="results", metavar="DIR")
+    p.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="keep timing results of different machines in one run, labelled by machine",
+    )
 
     p = sub.add_parser("list", help="list matrices, or the cells of one", description="List.")
     _add_selection(p)
@@ -242,13 +270,22 @@ def _selection(args) -> dict:
     return {"k": args.k, "devices": devices, "seeds": seeds}
 
 
+def _shard(args):
+    from .study import shard
+
+    return shard.parse(args.shard) if getattr(args, "shard", None) else None
+
+
 def _dispatch(args) -> int:
     if args.command in ("list",) or (args.command == "run" and args.list):
+        from .throughput.estimate import cell_seconds
         from .throughput.runner import plan
 
-        m, cells = plan(args.matrix, **_selection(args))
+        m, cells = plan(args.matrix, **_selection(args), shard=_shard(args))
         for c in cells:
             print(c.id)
+        est = sum(cell_seconds(c) for c in cells)
+        print(f"estimated {est / 60:.0f} min on the 2-core reference machine", file=sys.stderr)
         print(f"{len(cells)} cells in matrix {m.name}", file=sys.stderr)
         return EXIT_OK
 
@@ -268,6 +305,7 @@ def _dispatch(args) -> int:
             timing=False if args.no_timing else None,
             threads=args.threads,
             quiet=args.quiet,
+            shard=_shard(args),
         )
         if args.report and not s.interrupted:
             from .report import write_report
@@ -277,6 +315,9 @@ def _dispatch(args) -> int:
 
     if args.command == "reproduce":
         return _reproduce(args)
+
+    if args.command == "merge":
+        return _merge(args)
 
     if args.command == "quality":
         return _quality(args)
@@ -376,6 +417,7 @@ def _reproduce(args) -> int:
             matrix_path=matrix,
             threads=args.threads,
             limits=parse_limits(args.limit) or None,
+            shard=_shard(args),
         )
     try:
         out = reproduce.report(
@@ -423,6 +465,7 @@ def _quality(args) -> int:
             device=args.device,
             matrix_path=matrix,
             threads=args.threads,
+            shard=_shard(args),
         )
     try:
         out = quality.report(
@@ -435,3 +478,19 @@ def _quality(args) -> int:
         raise UsageError(str(e)) from None
     print(f"quality report: {out}")
     return EXIT_FAIL if failed else EXIT_OK
+
+
+def _merge(args) -> int:
+    from .study.merge import merge
+
+    out = merge(
+        args.runs, args.into, results_dir=Path(args.results_dir), side_by_side=args.side_by_side
+    )
+    print(f"merged {out.cells} cells from {len(args.runs)} runs into {out.into}")
+    if len(out.machines) > 1:
+        print(f"side by side, by machine: {', '.join(out.machines)}")
+    if out.missing:
+        shown = ", ".join(out.missing[:5]) + (" …" if len(out.missing) > 5 else "")
+        print(f"bench: {len(out.missing)} cells are in no run: {shown}", file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_OK

@@ -117,6 +117,7 @@ def run(run_id: str, **options: Any) -> tuple[int, int]:
         manifest={"matrix": str(opts.matrix_path), "seeds": seeds, "k": opts.k, "limits": limits},
         device=device,
         echo=opts.echo,
+        shard=opts.shard,
         estimate_s=lambda c: float(estimate.get(c["recipe"], 60)),
     )
     return out.ok, out.failed

@@ -172,6 +172,7 @@ class TrainingRun:
     threads: int | None = None
     limits: dict[str, int] | None = None
     echo: Callable[[str], None] = print
+    shard: tuple[int, int] | None = None  # (i, n): only shard i of n (study/shard.py)
 
     def matrix_threads(self, m: dict[str, Any]) -> None:
         """Set torch's threads before anything runs: these models are small, and two
@@ -204,6 +205,7 @@ def run_each(
     estimate_s: Callable[[dict[str, Any]], float] | None = None,
     shown: Callable[[Record], str] | None = None,
     executor=None,
+    shard: tuple[int, int] | None = None,
 ) -> Outcome:
     """A study whose cells run one at a time (quality, reproduce): lock the run, resume,
     write the manifest once, record each cell (``start(cell)``'s fields, then
@@ -213,11 +215,26 @@ def run_each(
 
     with store.writing(kind):  # one writer per run id; SIGTERM like Ctrl-C
         done = store.finished_ids(retry_failed=True)
-        units = [Unit([c], [c["cell_id"]], c["cell_id"], (estimate_s or _none)(c)) for c in cells]
+        units = [Unit([c], [c["cell_id"]], c["cell_id"], (estimate_s or _one)(c)) for c in cells]
+        label = None
+        if shard is not None:
+            from . import shard as shard_mod
+
+            where = shard_mod.assign(
+                [u.estimate_s for u in units], [u.ids[0] for u in units], shard[1]
+            )
+            units = [u for u, s in zip(units, where, strict=True) if s == shard[0]]
+            label = shard_mod.label(*shard)
+            manifest = {
+                **manifest,
+                "shard": label,
+                "matrix_cell_ids": [c["cell_id"] for c in cells],
+            }
         todo = [u for u, _ in pending(units, done)]
+        n = sum(len(u.ids) for u in units)
         header = (
-            f"{kind}: {len(cells)} cells selected, {len(cells) - len(todo)} already done, "
-            f"{len(todo)} to run"
+            f"{kind}: {n} cells selected{f' (shard {label})' if label else ''}, "
+            f"{n - len(todo)} already done, {len(todo)} to run"
         )
         if estimate_s is not None:
             header += f"; estimated {sum(u.estimate_s for u in todo) / 60:.0f} min on a 2-core CPU"
@@ -233,6 +250,8 @@ def run_each(
         def execute(unit: Unit) -> list[Record]:
             cell, t0 = unit.cells[0], time.perf_counter()
             rec = new_record(record_kind, cell["cell_id"], prov, **start(cell))
+            if label is not None:
+                rec["shard"] = label
             try:
                 rec.update(status="ok", **execute_cell(cell, rec))
             except Exception as e:  # a failed cell is recorded; the matrix goes on
@@ -250,8 +269,8 @@ def run_each(
         return drive(store, units, execute, done=done, on_record=progress, executor=executor)
 
 
-def _none(cell: dict[str, Any]) -> float:
-    return 0.0
+def _one(cell: dict[str, Any]) -> float:
+    return 1.0  # no estimate: every cell alike
 
 
 def _no_detail(rec: Record) -> str:

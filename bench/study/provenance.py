@@ -129,4 +129,19 @@ def collect(device: str, started_at: str, inject: dict[str, float] | None = None
         "plugins": plugins.loaded(),  # --plugin / RNNSUITE_PLUGINS: file → architectures
     }
     facts.update(git_state())
+    facts["machine_fingerprint"] = machine_fingerprint(facts)
     return facts
+
+
+#: what makes two timing results comparable: the same machine (host, CPU, cores, device)
+FINGERPRINT_KEYS = ("hostname", "cpu_model", "cpu_count", "device_name")
+
+
+def machine_fingerprint(facts: dict) -> str:
+    """16 hex digits over FINGERPRINT_KEYS of a provenance: timings with different ones
+    come from different machines and are never compared with each other (bench merge)."""
+    import hashlib
+    import json
+
+    key = json.dumps({k: facts.get(k) for k in FINGERPRINT_KEYS}, sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -21,6 +21,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from ..study import shard as shard_mod
 from ..study.execute import Unit, drive, pending
 from ..study.failures import console_reason
 from ..study.interrupt import resume_hint
@@ -29,6 +30,7 @@ from ..study.provenance import collect, injections, now_iso
 from ..study.results import ResultsError, ResultStore, check_run_id
 from . import matrix as matrix_mod
 from .cells import Cell, expand, groups, present_devices, select
+from .estimate import group_seconds
 from .measure import fault_from_env, measure_group, skipped_record
 from .timing import Timer, injection_from_env
 
@@ -66,8 +68,10 @@ def plan(
     devices: list[str] | None = None,
     seeds: list[int] | None = None,
     timing: bool | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> tuple[matrix_mod.Matrix, list[Cell]]:
-    """Load the matrix and return the selected cells; UsageError/MatrixError on bad input."""
+    """Load the matrix and return the selected cells (of ``shard`` (i, n) only, when
+    given: study/shard.py); UsageError/MatrixError on bad input."""
     m = matrix_mod.load(matrix_name)
     cells = expand(m, seeds=seeds, devices=devices)
     try:
@@ -80,7 +84,17 @@ def plan(
         )
     if timing is not None:
         cells = [replace(c, settings={**c.settings, "timing": timing}) for c in cells]
+    if shard is not None:
+        cells = shard_cells(cells, *shard)
     return m, cells
+
+
+def shard_cells(cells: list[Cell], i: int, n: int) -> list[Cell]:
+    """The cells of shard i of n: whole timing groups, balanced by the estimate."""
+    gs = groups(cells)
+    where = shard_mod.assign([group_seconds(g) for g in gs], [g[0].id for g in gs], n)
+    keep = {c.id for g, s in zip(gs, where, strict=True) if s == i for c in g}
+    return [c for c in cells if c.id in keep]
 
 
 def default_run_id(matrix_name: str) -> str:
@@ -127,7 +141,9 @@ def run(
     timing: bool | None = None,
     threads: int | None = None,
     quiet: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> RunSummary:
+    """Measure the selected cells (of ``shard`` (i, n) only, when given) not yet recorded."""
     import torch
 
     if threads is not None:
@@ -138,6 +154,17 @@ def run(
     except ValueError as e:
         raise UsageError(str(e)) from None
     m, cells = plan(matrix_name, k=k, devices=devices, seeds=seeds, timing=timing)
+    sharding = None
+    if shard is not None:
+        sharding = {"shard": shard_mod.label(*shard), "matrix_cell_ids": [c.id for c in cells]}
+        n_groups = len(groups(cells))
+        cells = shard_cells(cells, *shard)
+        if not cells:
+            raise UsageError(
+                f"shard {sharding['shard']} of matrix {m.name!r} holds no cell: the selection "
+                f"has {n_groups} timing groups and a group is never split; use at most "
+                f"{n_groups} shards"
+            )
     run_id = default_run_id(m.name) if run_id is None else run_id
     try:
         check_run_id(run_id)
@@ -145,25 +172,32 @@ def run(
         raise UsageError(str(e)) from None
     store = ResultStore(Path(results_dir) / run_id)
     with store.writing("run"):  # one writer per run id: a second one stops here (RunLocked)
-        return _run_locked(store, m, cells, k, devices, seeds, inject, retry_failed, quiet)
+        return _run_locked(
+            store, m, cells, k, devices, seeds, inject, retry_failed, quiet, sharding
+        )
 
 
 class _GroupMeasure:
     """A timing group's records: measured here (one timer and provenance a device,
     made when first needed), or skipped when this machine lacks its device."""
 
-    def __init__(self, run_id: str, started_at: str, inject, present: set[str]) -> None:
-        self.run_id, self.started_at, self.inject, self.present = (
-            run_id,
-            started_at,
-            inject,
-            present,
-        )
+    def __init__(
+        self, run_id: str, started_at: str, inject, present: set[str], shard: str | None = None
+    ) -> None:
+        self.run_id, self.started_at, self.inject = run_id, started_at, inject
+        self.present, self.shard = present, shard
         self.provs: dict[str, dict[str, Any]] = {}
         self.timers: dict[str, Timer] = {}
         self.overhead: dict[str, float] = {}
 
     def __call__(self, group: list[Cell]) -> list[dict[str, Any]]:
+        records = self._records(group)
+        if self.shard is not None:
+            for rec in records:
+                rec["shard"] = self.shard
+        return records
+
+    def _records(self, group: list[Cell]) -> list[dict[str, Any]]:
         device = group[0].device
         if device not in self.present:
             return [
@@ -196,6 +230,7 @@ def _run_locked(
     inject: dict[str, float],
     retry_failed: bool,
     quiet: bool,
+    sharding: dict[str, Any] | None = None,
 ) -> RunSummary:
     run_id = store.run_id
     started_at = now_iso()
@@ -216,6 +251,12 @@ def _run_locked(
         "injected_slowdown": inject,
         "injections": injections(),
     }
+    shard_label = sharding["shard"] if sharding else None
+    if manifest is not None and manifest.get("shard") != shard_label:
+        raise UsageError(
+            f"run {run_id!r} was started as shard {manifest.get('shard')!r}, not "
+            f"{shard_label!r}: use another --run-id"
+        )
     if manifest is None:
         manifest = {
             "run_id": run_id,
@@ -227,6 +268,7 @@ def _run_locked(
                 "description": m.description,
             },
             "sessions": [],
+            **(sharding or {}),
         }
     manifest["sessions"].append(session)
     manifest["cell_ids"] = list(
@@ -251,7 +293,7 @@ def _run_locked(
         f"{summary.already_done} already recorded, {len(todo)} to measure"
         + (f" — INJECTED SLOWDOWN {inject}" if inject else "")
     )
-    measure = _GroupMeasure(run_id, started_at, inject, present)
+    measure = _GroupMeasure(run_id, started_at, inject, present, shard_label)
     t0 = time.perf_counter()
     try:
         with progress:
