@@ -47,7 +47,7 @@ def tests(session: nox.Session) -> None:
     """Run the whole test suite (CPU; CUDA tests skip with a reason when no GPU). The native
     kernels are required here (RNNSUITE_NATIVE=1) so that a failed build fails the run
     instead of quietly testing the torch ops alone; set RNNSUITE_NATIVE=auto to allow it."""
-    _install(session, "test")
+    _install(session, "test", "ray")  # tests/test_ray.py runs a real Ray instance
     env = {**_data_env(), "RNNSUITE_NATIVE": os.environ.get("RNNSUITE_NATIVE", "1")}
     session.run("pytest", *session.posargs, env=env)
 

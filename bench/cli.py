@@ -46,6 +46,22 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     _add_shard(p)
 
 
+def _add_executor(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where cells run: here one after another (default), or as Ray tasks "
+        '(pip install "rnnsuite[ray]"; timing groups get a whole node each)',
+    )
+    p.add_argument(
+        "--ray-address",
+        default="local",
+        metavar="auto|local|HOST:PORT",
+        help="with --executor ray: a cluster to join, or 'local' to start one here",
+    )
+
+
 def _add_shard(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--shard",
@@ -103,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="print the selected cells and exit")
     p.add_argument("--report", action="store_true", help="write the report when done")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    _add_executor(p)
 
     p = sub.add_parser(
         "report",
@@ -185,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, metavar="N", help="default: the matrix's (1)")
     p.add_argument("--report-only", action="store_true", help="write the report, run nothing")
     _add_shard(p)
+    _add_executor(p)
     p.add_argument(
         "--limit",
         action="append",
@@ -214,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true", help="write the report, run nothing")
     p.add_argument("--list", action="store_true", help="list the selected cells and exit")
     _add_shard(p)
+    _add_executor(p)
 
     p = sub.add_parser(
         "merge",
@@ -306,6 +325,8 @@ def _dispatch(args) -> int:
             threads=args.threads,
             quiet=args.quiet,
             shard=_shard(args),
+            executor=args.executor,
+            ray_address=args.ray_address,
         )
         if args.report and not s.interrupted:
             from .report import write_report
@@ -418,6 +439,8 @@ def _reproduce(args) -> int:
             threads=args.threads,
             limits=parse_limits(args.limit) or None,
             shard=_shard(args),
+            executor=args.executor,
+            ray_address=args.ray_address,
         )
     try:
         out = reproduce.report(
@@ -466,6 +489,8 @@ def _quality(args) -> int:
             matrix_path=matrix,
             threads=args.threads,
             shard=_shard(args),
+            executor=args.executor,
+            ray_address=args.ray_address,
         )
     try:
         out = quality.report(

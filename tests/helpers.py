@@ -172,3 +172,30 @@ def assert_raises(kind: type[Exception], fn, *args, match: str | None = None, **
         assert match is None or re.search(match, str(e)), f"{str(e)!r} !~ {match!r}"
         return e
     raise AssertionError(f"raised nothing, not {kind.__name__}")
+
+
+def human_numbers_matrix(
+    name: str, axes: str, *, seeds: str = "[0]", hidden: int = 8, batches: int = 2,
+    valid_batches: int = 1, extra: str = "",
+) -> str:  # fmt: skip
+    """A quality matrix of one tiny Human Numbers task: a few batches per cell, so a test
+    trains real cells in seconds. axes and extra are TOML lines of the task table."""
+    return f"""
+name = "{name}"
+kind = "quality"
+description = "tiny training cells"
+seeds = {seeds}
+threads = 1
+[tasks.human_numbers]
+title = "Human Numbers word LM, a few batches"
+loop = "human_numbers"
+metric = "accuracy"
+metric_label = "valid accuracy"
+goal = "max"
+curve = "accuracy"
+target = 0.3
+model = {{ hidden_size = {hidden}, num_layers = 1 }}
+train = {{ epochs = 1, lr = 1e-2, wd = 0.01, bs = 64, sl = 16 }}
+limits = {{ max_batches = {batches}, valid_batches = {valid_batches} }}
+axes = {axes}
+{extra}"""

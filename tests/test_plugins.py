@@ -22,6 +22,7 @@ import torch
 import rnnsuite
 from bench import plugins
 from bench.throughput.runner import run
+from helpers import human_numbers_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "custom_cell.py"
@@ -42,25 +43,9 @@ name = "mine"
 axes = { arch = ["ARCH"], impl = ["scratch", "scratch_torch"], input = ["padded", "packed"] }
 """
 
-QUALITY = """
-name = "mine-quality"
-kind = "quality"
-description = "a user's own cell, trained"
-seeds = [0]
-threads = 1
-[tasks.human_numbers]
-title = "Human Numbers word LM, a few batches"
-loop = "human_numbers"
-metric = "accuracy"
-metric_label = "valid accuracy"
-goal = "max"
-curve = "accuracy"
-target = 0.3
-model = { hidden_size = 16, num_layers = 1 }
-train = { epochs = 1, lr = 1e-2, wd = 0.01, bs = 64, sl = 16 }
-limits = { max_batches = 3, valid_batches = 2 }
-axes = { arch = ["mgu"], impl = ["scratch"] }
-"""
+QUALITY = human_numbers_matrix(
+    "mine-quality", '{ arch = ["mgu"], impl = ["scratch"] }', hidden=16, batches=3, valid_batches=2
+)
 
 
 def _bench(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:

@@ -18,6 +18,7 @@ from bench.throughput import matrix as matrix_mod
 from bench.throughput.cells import expand, groups
 from bench.throughput.estimate import group_seconds
 from bench.throughput.runner import UsageError, run, shard_cells
+from helpers import human_numbers_matrix
 
 TINY = """
 name = "tiny-shards"
@@ -137,25 +138,7 @@ def test_merge_keeps_timings_of_different_machines_apart(tmp_path):
     assert labels == set(out.machines)
 
 
-QUALITY = """
-name = "q-shards"
-kind = "quality"
-description = "two training cells"
-seeds = [0]
-threads = 1
-[tasks.human_numbers]
-title = "Human Numbers word LM, a few batches"
-loop = "human_numbers"
-metric = "accuracy"
-metric_label = "valid accuracy"
-goal = "max"
-curve = "accuracy"
-target = 0.3
-model = { hidden_size = 8, num_layers = 1 }
-train = { epochs = 1, lr = 1e-2, wd = 0.01, bs = 64, sl = 16 }
-limits = { max_batches = 2, valid_batches = 1 }
-axes = { arch = ["gru", "rnn"], impl = ["builtin"] }
-"""
+QUALITY = human_numbers_matrix("q-shards", '{ arch = ["gru", "rnn"], impl = ["builtin"] }')
 
 
 def test_training_studies_shard_the_same_way(tmp_path):

@@ -246,7 +246,8 @@ def run(run_id: str, **options: Any) -> tuple[int, int]:
     out = run_each(
         opts.store(), cells, kind="quality", record_kind="quality", start=start,
         execute_cell=execute_cell, manifest={"matrix": str(opts.matrix_path), "k": opts.k},
-        device=device, echo=opts.echo, shard=opts.shard, shown=shown,
+        device=device, echo=opts.echo, shard=opts.shard,
+        executor=opts.executor_factory(), shown=shown,
     )  # fmt: skip
     return out.ok, out.failed
 

@@ -118,6 +118,7 @@ def run(run_id: str, **options: Any) -> tuple[int, int]:
         device=device,
         echo=opts.echo,
         shard=opts.shard,
+        executor=opts.executor_factory(),
         estimate_s=lambda c: float(estimate.get(c["recipe"], 60)),
     )
     return out.ok, out.failed

@@ -65,16 +65,6 @@ class Outcome:
             self.failed_ids.append(rec["cell_id"])
 
 
-class LocalExecutor:
-    """Run each unit here, one after another (timing never shares the machine)."""
-
-    name = "local"
-
-    def map(self, execute: Callable[[Unit], list[Record]], units: Iterable[Unit]):
-        for unit in units:
-            yield unit, execute(unit)
-
-
 def guarded(
     execute: Callable[[Unit], list[Record]], failed: Callable[[Any, BaseException], Record]
 ) -> Callable[[Unit], list[Record]]:
@@ -131,6 +121,8 @@ def drive(
 
     ``on_record(rec, i, n, eta_s)`` is called after each append (progress): i of n cells,
     and the remaining estimate from the time per cell so far."""
+    from .executors import LocalExecutor
+
     executor = executor or LocalExecutor()
     outcome = outcome or Outcome()
     work = list(pending(units, done))
@@ -173,6 +165,16 @@ class TrainingRun:
     limits: dict[str, int] | None = None
     echo: Callable[[str], None] = print
     shard: tuple[int, int] | None = None  # (i, n): only shard i of n (study/shard.py)
+    executor: str = "local"  # or "ray" (study/executors.py)
+    ray_address: str = "local"
+
+    def executor_factory(self) -> Callable[[Callable], Any]:
+        """Makes the executor once the study can say how a dead task's cell is recorded."""
+        from .executors import make
+
+        return lambda failed: make(
+            self.executor, address=self.ray_address, timing=False, failed=failed
+        )
 
     def matrix_threads(self, m: dict[str, Any]) -> None:
         """Set torch's threads before anything runs: these models are small, and two
@@ -248,8 +250,11 @@ def run_each(
         prov = collect(device, started)
 
         def execute(unit: Unit) -> list[Record]:
+            from ..study.provenance import node_facts
+
             cell, t0 = unit.cells[0], time.perf_counter()
-            rec = new_record(record_kind, cell["cell_id"], prov, **start(cell))
+            here = {**prov, **node_facts(device)}  # the node it ran on (an executor's)
+            rec = new_record(record_kind, cell["cell_id"], here, **start(cell))
             if label is not None:
                 rec["shard"] = label
             try:
@@ -261,12 +266,24 @@ def run_each(
 
         def progress(rec: Record, i: int, n: int, eta: float) -> None:
             detail = (shown or _no_detail)(rec)
+            flying = getattr(executor, "in_flight", 0)
             echo(
                 f"[{i}/{n}] {rec['cell_id']}: {rec['status']}{detail} "
-                f"in {rec['seconds']:.0f}s (ETA {eta / 60:.1f} min)"
+                f"in {rec.get('seconds', 0):.0f}s (ETA {eta / 60:.1f} min"
+                + (f", {flying} in flight)" if flying > 1 else ")")
             )
 
-        return drive(store, units, execute, done=done, on_record=progress, executor=executor)
+        def failed(cell: dict[str, Any], why: str) -> Record:
+            rec = new_record(record_kind, cell["cell_id"], prov, **start(cell))
+            return {**rec, "status": "failed", "error": why, "error_kind": "worker_died"}
+
+        if callable(executor):  # a factory: it needs the failed-record maker
+            executor = executor(failed)
+        try:
+            return drive(store, units, execute, done=done, on_record=progress, executor=executor)
+        finally:
+            if hasattr(executor, "close"):
+                executor.close()
 
 
 def _one(cell: dict[str, Any]) -> float:

@@ -133,6 +133,22 @@ def collect(device: str, started_at: str, inject: dict[str, float] | None = None
     return facts
 
 
+def node_facts(device: str = "cpu") -> dict:
+    """The facts of the machine this process runs on (a Ray worker's node, say): host, CPU,
+    cores, device, torch threads, and their fingerprint."""
+    import torch
+
+    facts = {
+        "hostname": platform.node(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "device_name": device_name(device),
+        "torch_threads": torch.get_num_threads(),
+    }
+    facts["machine_fingerprint"] = machine_fingerprint(facts)
+    return facts
+
+
 #: what makes two timing results comparable: the same machine (host, CPU, cores, device)
 FINGERPRINT_KEYS = ("hostname", "cpu_model", "cpu_count", "device_name")
 

@@ -50,12 +50,17 @@ class InjectedFault(RuntimeError):
 
 
 def fault_from_env() -> tuple[str, str] | None:
-    """RNNSUITE_BENCH_INJECT_FAULT='EXPR' (raise) or 'nan:EXPR' (non-finite loss), as
-    (kind, expression); a malformed expression raises ValueError naming the variable."""
+    """RNNSUITE_BENCH_INJECT_FAULT='EXPR' (raise), 'nan:EXPR' (non-finite loss) or
+    'exit:EXPR' (the process dies mid-cell, os._exit: for executor tests; each attempt is
+    a line in $RNNSUITE_BENCH_FAULT_LOG when set), as (kind, expression); a malformed
+    expression raises ValueError naming the variable."""
     text = os.environ.get(FAULT_ENV, "").strip()
     if not text:
         return None
-    kind, expr = ("nan", text[4:]) if text.startswith("nan:") else ("raise", text)
+    kind, expr = "raise", text
+    for prefix in ("nan", "exit"):
+        if text.startswith(prefix + ":"):
+            kind, expr = prefix, text[len(prefix) + 1 :]
     try:
         kexpr.parse(expr, FIELDS)
     except kexpr.KExprError as e:
@@ -63,6 +68,14 @@ def fault_from_env() -> tuple[str, str] | None:
             f"{FAULT_ENV}={text!r}: {e}; expected a -k expression, or 'nan:' and one"
         ) from None
     return kind, expr
+
+
+def _die(cell: Cell) -> None:
+    log = os.environ.get("RNNSUITE_BENCH_FAULT_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{cell.id} {os.getpid()}\n")
+    os._exit(70)
 
 
 def _fault_for(cell: Cell) -> str | None:
@@ -138,6 +151,8 @@ def _prepare(cell: Cell, rec: dict[str, Any]):
         fault = _fault_for(cell)
         if fault == "raise":
             raise InjectedFault(f"injected fault ({FAULT_ENV})")
+        if fault == "exit":
+            _die(cell)
         w = Workload(cell)
         phase = "parity"
         parity = _parity(cell)

@@ -21,6 +21,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from ..study import executors
 from ..study import shard as shard_mod
 from ..study.execute import Unit, drive, pending
 from ..study.failures import console_reason
@@ -142,6 +143,8 @@ def run(
     threads: int | None = None,
     quiet: bool = False,
     shard: tuple[int, int] | None = None,
+    executor: str = "local",
+    ray_address: str = "local",
 ) -> RunSummary:
     """Measure the selected cells (of ``shard`` (i, n) only, when given) not yet recorded."""
     import torch
@@ -173,8 +176,9 @@ def run(
     store = ResultStore(Path(results_dir) / run_id)
     with store.writing("run"):  # one writer per run id: a second one stops here (RunLocked)
         return _run_locked(
-            store, m, cells, k, devices, seeds, inject, retry_failed, quiet, sharding
-        )
+            store, m, cells, k, devices, seeds, inject, retry_failed, quiet, sharding,
+            (executor, ray_address),
+        )  # fmt: skip
 
 
 class _GroupMeasure:
@@ -190,12 +194,24 @@ class _GroupMeasure:
         self.timers: dict[str, Timer] = {}
         self.overhead: dict[str, float] = {}
 
-    def __call__(self, group: list[Cell]) -> list[dict[str, Any]]:
-        records = self._records(group)
-        if self.shard is not None:
-            for rec in records:
+    def __call__(self, unit: Unit) -> list[dict[str, Any]]:
+        started = time.time()
+        records = self._records(unit.cells)
+        window = [started, time.time()]  # when the group held the machine (epoch seconds)
+        for rec in records:
+            rec["group_window"] = window
+            if self.shard is not None:
                 rec["shard"] = self.shard
         return records
+
+    def failed(self, cell: Cell, why: str) -> dict[str, Any]:
+        """The record of a cell whose worker died twice (an executor's)."""
+        rec = skipped_record(cell, self.run_id, {"device": cell.device}, why)
+        rec.update(status="failed", error=why, error_kind="worker_died", error_phase="worker")
+        rec.pop("reason", None)
+        if self.shard is not None:
+            rec["shard"] = self.shard
+        return rec
 
     def _records(self, group: list[Cell]) -> list[dict[str, Any]]:
         device = group[0].device
@@ -231,7 +247,9 @@ def _run_locked(
     retry_failed: bool,
     quiet: bool,
     sharding: dict[str, Any] | None = None,
+    executing: tuple[str, str] = ("local", "local"),
 ) -> RunSummary:
+    executor_name, ray_address = executing
     run_id = store.run_id
     started_at = now_iso()
     manifest = store.read_manifest()
@@ -301,10 +319,13 @@ def _run_locked(
 
             def execute(unit: Unit) -> list[dict[str, Any]]:
                 progress.update(task, description=unit.label)
-                return measure(unit.cells)
+                return measure(unit)
 
             def on_record(rec: dict[str, Any], *_: Any) -> None:
                 progress.advance(task, 1)
+                flying = getattr(executor, "in_flight", 0)
+                if flying > 1:
+                    progress.update(task, description=f"{flying} groups in flight")
                 if rec["status"] == "failed":
                     reason = escape(console_reason(rec.get("error", "")))
                     console.print(
@@ -312,7 +333,17 @@ def _run_locked(
                         f"{rec['cell_id']}: {reason}"
                     )
 
-            out = drive(store, units, execute, done=done, on_record=on_record)
+            executor = executors.make(
+                executor_name, address=ray_address, timing=True, failed=measure.failed
+            )
+            try:
+                out = drive(
+                    store, units, execute if executor.name == "local" else measure,
+                    done=done, on_record=on_record, executor=executor,
+                )  # fmt: skip
+            finally:
+                if hasattr(executor, "close"):
+                    executor.close()
             summary.ok, summary.failed, summary.skipped = out.ok, out.failed, out.skipped
             summary.failed_ids = out.failed_ids
     except KeyboardInterrupt as e:
