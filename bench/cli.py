@@ -201,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/reproduction", metavar="DIR")
     p.add_argument("--threads", type=int, metavar="N", help="default: the matrix's (1)")
     p.add_argument("--report-only", action="store_true", help="write the report, run nothing")
+    p.add_argument(
+        "--beside",
+        metavar="RUN_ID",
+        help="show this run's run times beside another run's (the same recipes under "
+        "another executor, say) in the run-time table",
+    )
     _add_shard(p)
     _add_executor(p)
     p.add_argument(
@@ -444,8 +450,9 @@ def _reproduce(args) -> int:
         )
     try:
         out = reproduce.report(
-            args.run_id, results_dir=Path(args.results_dir), out_dir=Path(args.out)
-        )
+            args.run_id, results_dir=Path(args.results_dir), out_dir=Path(args.out),
+            beside=args.beside,
+        )  # fmt: skip
     except ValueError as e:
         raise UsageError(str(e)) from None
     print(f"reproduction report: {out}")

@@ -69,6 +69,10 @@ def test_training_cells_give_the_local_executors_exact_metrics(tmp_path):
         assert rec["metric"] == local[cid]["metric"], cid  # bit for bit
         assert rec["result"]["metrics"] == local[cid]["result"]["metrics"], cid
         assert rec["provenance"]["machine_fingerprint"] and rec["provenance"]["torch_threads"] == 1
+        assert (rec["provenance"]["executor"], local[cid]["provenance"]["executor"]) == (
+            "ray",
+            "local",
+        )
 
 
 def test_timing_groups_never_overlap_and_a_dead_worker_is_retried_once(tmp_path, monkeypatch):

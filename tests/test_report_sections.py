@@ -111,3 +111,28 @@ def test_every_finding_speaks_for_the_synthetic_run():
     page = GOLDEN.read_text(encoding="utf-8")
     for sentence in findings.run_findings(run):
         assert f"- {sentence}\n" in page
+
+
+def _timed(recipe: str, start: str, seconds: float, executor: str) -> dict:
+    return {
+        "status": "ok",
+        "cell": {"recipe": recipe},
+        "result": {"metrics": {}},
+        "started_at": f"2026-12-02T10:{start}+00:00",
+        "seconds": seconds,
+        "provenance": {"executor": executor},
+    }
+
+
+def test_the_run_time_table_shows_wall_clock_and_a_run_beside(tmp_path):
+    from bench.report import reproduction
+
+    ray = [_timed("a", "00:00", 60, "ray"), _timed("a", "00:00", 120, "ray")]  # in parallel
+    local = [_timed("a", "00:00", 60, "local"), _timed("a", "01:00", 120, "local")]
+    page = reproduction.Page("r", ray, {}, tmp_path, {}, beside=("l", local))
+    lines = reproduction.run_times(page)
+    assert "| a | 2 | 90 | 2 | 90 |" in lines
+    assert any(x.startswith("- `r` (ray executor, 2 cells): 2.0 min wall clock") for x in lines)
+    assert any(x.startswith("- `l` (local executor, 2 cells): 3.0 min wall clock") for x in lines)
+    alone = reproduction.run_times(reproduction.Page("r", ray, {}, tmp_path, {}))
+    assert "| a | 2 | 90 |" in alone and not any("`l`" in x for x in alone)

@@ -26,6 +26,7 @@ class Page:
     refs: dict[str, Any]
     out_dir: Path
     documents: dict[str, str]
+    beside: tuple[str, list[dict[str, Any]]] | None = None
     by_recipe: dict[str, list[dict]] = field(init=False)
     failures: list[dict[str, Any]] = field(init=False)
 
@@ -155,13 +156,56 @@ def failures(page: Page) -> list[str]:
     ]
 
 
-def run_times(page: Page) -> list[str]:
-    """Each recipe's seeds and mean seconds (the page ends here)."""
-    rows = [
-        f"| {name} | {len(results)} | {sum(x['seconds'] for x in results) / len(results):.0f} |"
-        for name, results in page.by_recipe.items()
+def _mean_seconds(recs: list[dict[str, Any]]) -> dict[str, tuple[int, float]]:
+    """recipe -> (ok seeds, mean seconds) over a run's ok records."""
+    seconds: dict[str, list[float]] = defaultdict(list)
+    for r in recs:
+        if r["status"] == "ok":
+            seconds[r["cell"]["recipe"]].append(r["seconds"])
+    return {name: (len(s), sum(s) / len(s)) for name, s in seconds.items()}
+
+
+def _wall(run_id: str, recs: list[dict[str, Any]]) -> str:
+    """A run's wall clock, first cell's start to last cell's end, beside its cells' sum."""
+    from datetime import datetime
+
+    spans = [
+        (t := datetime.fromisoformat(r["started_at"]).timestamp(), t + r.get("seconds", 0.0))
+        for r in recs
     ]
-    return ["## Run times", "", "| recipe | seeds | mean seconds |", "|---|---|---|", *rows]
+    executors = sorted({r["provenance"].get("executor", "local") for r in recs})
+    wall = max(e for _, e in spans) - min(s for s, _ in spans)
+    total = sum(r.get("seconds", 0.0) for r in recs)
+    return (
+        f"- `{run_id}` ({', '.join(executors)} executor, {len(recs)} cells): "
+        f"{wall / 60:.1f} min wall clock, first cell's start to last cell's end; "
+        f"{total / 60:.1f} min of cell time"
+    )
+
+
+def run_times(page: Page) -> list[str]:
+    """Each recipe's seeds and mean seconds, and the run's wall clock; with a run beside
+    (``reproduce --beside RUN``: the same recipes under another executor, say), its too."""
+    ours = _mean_seconds(page.recs)
+    if page.beside is None:
+        head = ["| recipe | seeds | mean seconds |", "|---|---|---|"]
+        rows = [f"| {n} | {k} | {s:.0f} |" for n, (k, s) in ours.items()]
+        walls = [_wall(page.run_id, page.recs)]
+    else:
+        other_id, other = page.beside
+        theirs = _mean_seconds(other)
+        head = [
+            f"| recipe | seeds | mean seconds, `{page.run_id}` | seeds | mean seconds, "
+            f"`{other_id}` |",
+            "|---|---|---|---|---|",
+        ]
+        rows = [
+            f"| {n} | {k} | {s:.0f} | {theirs.get(n, (0, 0))[0]} | "
+            + (f"{theirs[n][1]:.0f} |" if n in theirs else "– |")
+            for n, (k, s) in ours.items()
+        ]
+        walls = [_wall(page.run_id, page.recs), _wall(other_id, other)]
+    return ["## Run times", "", *head, *rows, "", *walls]
 
 
 #: the page, in order
@@ -182,7 +226,9 @@ def render(
     refs: dict[str, Any],
     out_dir: Path,
     documents: dict[str, str],
+    beside: tuple[str, list[dict[str, Any]]] | None = None,
 ) -> str:
-    """The reproduction report's Markdown (drawing the documents' plots into out_dir)."""
-    page = Page(run_id, recs, refs, out_dir, documents)
+    """The reproduction report's Markdown (drawing the documents' plots into out_dir);
+    beside: (run id, records) of a run whose run times stand beside this one's."""
+    page = Page(run_id, recs, refs, out_dir, documents, beside)
     return "\n".join(line for section in SECTIONS for line in section(page)) + "\n"

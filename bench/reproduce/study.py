@@ -125,13 +125,14 @@ def run(run_id: str, **options: Any) -> tuple[int, int]:
 
 
 # -- report ---------------------------------------------------------------------------------
-def report(run_id: str, *, results_dir: Path, out_dir: Path) -> Path:
-    """reports/reproduction/README.md (+ PNGs) from the run's results only; the page is
-    bench/report/reproduction.py's."""
+def report(run_id: str, *, results_dir: Path, out_dir: Path, beside: str | None = None) -> Path:
+    """reports/reproduction/README.md (+ PNGs) from the run's results only (and, beside,
+    another run's run times); the page is bench/report/reproduction.py's."""
     from rnnsuite.recipes.verdicts import load_references
 
     from ..report.reproduction import render
 
     recs = records_of(run_id, results_dir, "recipe", "reproduce")
     refs = load_references()
-    return write_page(out_dir, lambda d: render(run_id, recs, refs, d, DOCUMENTS))
+    other = (beside, records_of(beside, results_dir, "recipe", "reproduce")) if beside else None
+    return write_page(out_dir, lambda d: render(run_id, recs, refs, d, DOCUMENTS, other))

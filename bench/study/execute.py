@@ -249,11 +249,20 @@ def run_each(
             )  # fmt: skip
         prov = collect(device, started)
 
+        def failed(cell: dict[str, Any], why: str) -> Record:
+            rec = new_record(record_kind, cell["cell_id"], prov, **start(cell))
+            return {**rec, "status": "failed", "error": why, "error_kind": "worker_died"}
+
+        if callable(executor):  # a factory: it needs the failed-record maker
+            executor = executor(failed)
+        executor_name = getattr(executor, "name", "local")
+
         def execute(unit: Unit) -> list[Record]:
             from ..study.provenance import node_facts
 
             cell, t0 = unit.cells[0], time.perf_counter()
-            here = {**prov, **node_facts(device)}  # the node it ran on (an executor's)
+            # the node it ran on (an executor's), and which executor
+            here = {**prov, **node_facts(device), "executor": executor_name}
             rec = new_record(record_kind, cell["cell_id"], here, **start(cell))
             if label is not None:
                 rec["shard"] = label
@@ -273,12 +282,6 @@ def run_each(
                 + (f", {flying} in flight)" if flying > 1 else ")")
             )
 
-        def failed(cell: dict[str, Any], why: str) -> Record:
-            rec = new_record(record_kind, cell["cell_id"], prov, **start(cell))
-            return {**rec, "status": "failed", "error": why, "error_kind": "worker_died"}
-
-        if callable(executor):  # a factory: it needs the failed-record maker
-            executor = executor(failed)
         try:
             return drive(store, units, execute, done=done, on_record=progress, executor=executor)
         finally:
