@@ -204,9 +204,7 @@ def test_bars_and_the_torch_ops_finding_come_from_the_results(tiny_run, monkeypa
         assert f"{b['ratio']:.2f}×" in lines[0]
     env = dict(report._environment(ResultStore(s.directory).latest()))
     state = rnnsuite.native.status()
-    assert ("in use" if state["active"] else "not in use") in env[
-        "native whole-sequence loops (scratch)"
-    ]
+    assert ("in use" if state["active"] else "not in use") in env["native kernels (scratch)"]
 
 
 def test_scratch_torch_is_scratch_without_kernels():

@@ -136,3 +136,14 @@ def test_the_run_time_table_shows_wall_clock_and_a_run_beside(tmp_path):
     assert any(x.startswith("- `l` (local executor, 2 cells): 3.0 min wall clock") for x in lines)
     alone = reproduction.run_times(reproduction.Page("r", ray, {}, tmp_path, {}))
     assert "| a | 2 | 90 |" in alone and not any("`l`" in x for x in alone)
+
+
+def test_the_environment_names_what_the_native_build_did():
+    from bench.report.environment import _native_text
+
+    def text(source: str) -> str:
+        return _native_text({"active": True, "mode": "auto", "cflags": [], "source": source})
+
+    assert "per-step pointwise kernels" in text("rnnsuite_pointwise_89e2450f08b6")
+    assert "whole-sequence loops" in text("rnnsuite_sequence_2aa3f088d55b")
+    assert "not in use" in _native_text({"active": False, "mode": "0"})

@@ -23,15 +23,25 @@ KEYS = (
     ("injected slowdown", "injected_slowdown"),
     ("injection variables set (testing only)", "injections"),
     ("allocator / threading environment", "runtime_env"),
-    ("native whole-sequence loops (scratch)", "native_kernels"),
+    ("native kernels (scratch)", "native_kernels"),
+)
+
+
+#: what the native extension did, by its build's name (the record's ``source``): runs before
+#: the whole-sequence loops (f4336ae) built the per-step LSTM pointwise kernels
+_NATIVE_SCOPE = (
+    ("rnnsuite_pointwise", "per-step pointwise kernels: the scratch LSTM's gate arithmetic"),
+    ("rnnsuite_sequence", "whole-sequence loops: every scratch cell's time loop"),
 )
 
 
 def _native_text(status: dict[str, Any]) -> str:
     if status.get("active"):
+        source = str(status.get("source", ""))
+        scope = next((t for p, t in _NATIVE_SCOPE if source.startswith(p)), f"build {source}")
         return (
             f"in use (RNNSUITE_NATIVE={status.get('mode')}, "
-            f"{' '.join(status.get('cflags', []))}): every scratch cell's time loop"
+            f"{' '.join(status.get('cflags', []))}): {scope}"
         )
     why = f": {status['error']}" if status.get("error") else ""
     return f"not in use (RNNSUITE_NATIVE={status.get('mode')}{why}): torch ops alone"
