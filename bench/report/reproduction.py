@@ -165,10 +165,12 @@ def _mean_seconds(recs: list[dict[str, Any]]) -> dict[str, tuple[int, float]]:
     return {name: (len(s), sum(s) / len(s)) for name, s in seconds.items()}
 
 
-def _wall(run_id: str, recs: list[dict[str, Any]]) -> str:
-    """A run's wall clock, first cell's start to last cell's end, beside its cells' sum."""
+def _wall(run_id: str, recs: list[dict[str, Any]], recipes: set[str] | None = None) -> str:
+    """A run's wall clock, first cell's start to last cell's end, beside its cells' sum;
+    with recipes, over those recipes' cells only (what two runs have in common)."""
     from datetime import datetime
 
+    recs = [r for r in recs if recipes is None or r["cell"]["recipe"] in recipes]
     spans = [
         (t := datetime.fromisoformat(r["started_at"]).timestamp(), t + r.get("seconds", 0.0))
         for r in recs
@@ -176,8 +178,9 @@ def _wall(run_id: str, recs: list[dict[str, Any]]) -> str:
     executors = sorted({r["provenance"].get("executor", "local") for r in recs})
     wall = max(e for _, e in spans) - min(s for s, _ in spans)
     total = sum(r.get("seconds", 0.0) for r in recs)
+    common = " of the recipes both runs have" if recipes is not None else ""
     return (
-        f"- `{run_id}` ({', '.join(executors)} executor, {len(recs)} cells): "
+        f"- `{run_id}` ({', '.join(executors)} executor, {len(recs)} cells{common}): "
         f"{wall / 60:.1f} min wall clock, first cell's start to last cell's end; "
         f"{total / 60:.1f} min of cell time"
     )
@@ -204,7 +207,8 @@ def run_times(page: Page) -> list[str]:
             + (f"{theirs[n][1]:.0f} |" if n in theirs else "– |")
             for n, (k, s) in ours.items()
         ]
-        walls = [_wall(page.run_id, page.recs), _wall(other_id, other)]
+        both = set(ours) & set(theirs)
+        walls = [_wall(page.run_id, page.recs, both), _wall(other_id, other, both)]
     return ["## Run times", "", *head, *rows, "", *walls]
 
 
