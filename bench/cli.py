@@ -412,6 +412,21 @@ def _check_device(device: str) -> None:
             raise UsageError(f"--device {device}: no CUDA device on this machine")
 
 
+def _training(args, seeds: list[int] | None, matrix: Path) -> dict:
+    """The options quality and reproduce runs share (bench.study.execute.TrainingRun's)."""
+    return {
+        "results_dir": Path(args.results_dir),
+        "k": args.k,
+        "seeds": seeds,
+        "device": args.device,
+        "matrix_path": matrix,
+        "threads": args.threads,
+        "shard": _shard(args),
+        "executor": args.executor,
+        "ray_address": args.ray_address,
+    }
+
+
 def _reproduce(args) -> int:
     from .reproduce import study as reproduce
     from .study.kexpr import KExprError
@@ -435,19 +450,8 @@ def _reproduce(args) -> int:
         if not cells:
             raise UsageError(f"-k {args.k!r} selects no cell of the recipe matrix {matrix}")
         _check_device(args.device)
-        _, failed = reproduce.run(
-            args.run_id,
-            results_dir=Path(args.results_dir),
-            k=args.k,
-            seeds=seeds,
-            device=args.device,
-            matrix_path=matrix,
-            threads=args.threads,
-            limits=parse_limits(args.limit) or None,
-            shard=_shard(args),
-            executor=args.executor,
-            ray_address=args.ray_address,
-        )
+        limits = parse_limits(args.limit) or None
+        _, failed = reproduce.run(args.run_id, limits=limits, **_training(args, seeds, matrix))
     try:
         out = reproduce.report(
             args.run_id, results_dir=Path(args.results_dir), out_dir=Path(args.out),
@@ -487,18 +491,7 @@ def _quality(args) -> int:
             raise UsageError(f"-k {args.k!r} selects no cell of the quality matrix")
         if args.threads is not None and args.threads < 1:
             raise UsageError("--threads must be at least 1")
-        _, failed = quality.run(
-            args.run_id,
-            results_dir=Path(args.results_dir),
-            k=args.k,
-            seeds=seeds,
-            device=args.device,
-            matrix_path=matrix,
-            threads=args.threads,
-            shard=_shard(args),
-            executor=args.executor,
-            ray_address=args.ray_address,
-        )
+        _, failed = quality.run(args.run_id, **_training(args, seeds, matrix))
     try:
         out = quality.report(
             args.run_id,

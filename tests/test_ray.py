@@ -62,7 +62,10 @@ def test_training_cells_give_the_local_executors_exact_metrics(tmp_path):
     path.write_text(QUALITY)
     quiet = {"echo": lambda *_: None, "results_dir": tmp_path, "matrix_path": path}
     assert quality.run("local", **quiet) == (8, 0)
-    assert quality.run("ray", executor="ray", **quiet) == (8, 0)
+    lines: list[str] = []
+    shown = {**quiet, "echo": lines.append}
+    assert quality.run("ray", executor="ray", **shown) == (8, 0)
+    assert "(ETA" in lines[1] and "2 running, 5 queued)" in lines[1]  # two CPUs: two at once
     local, remote = _records(tmp_path / "local"), _records(tmp_path / "ray")
     assert set(local) == set(remote)
     for cid, rec in remote.items():

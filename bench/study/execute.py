@@ -275,11 +275,11 @@ def run_each(
 
         def progress(rec: Record, i: int, n: int, eta: float) -> None:
             detail = (shown or _no_detail)(rec)
-            flying = getattr(executor, "in_flight", 0)
+            busy = executor.activity() if hasattr(executor, "activity") else ""
             echo(
                 f"[{i}/{n}] {rec['cell_id']}: {rec['status']}{detail} "
                 f"in {rec.get('seconds', 0):.0f}s (ETA {eta / 60:.1f} min"
-                + (f", {flying} in flight)" if flying > 1 else ")")
+                + (f", {busy})" if busy else ")")
             )
 
         try:

@@ -34,6 +34,10 @@ class LocalExecutor:
     name = "local"
     in_flight = 0
 
+    def activity(self) -> str:
+        """What progress shows of the executor: nothing, here (one unit at a time)."""
+        return ""
+
     def map(self, execute: Callable, units: Iterable) -> Iterator[tuple[Any, list[dict]]]:
         for unit in units:
             self.in_flight = 1
@@ -71,8 +75,16 @@ class RayExecutor:
     ) -> None:
         self.ray = _ray()
         self.address, self.timing, self.failed = address, timing, failed
-        self.in_flight = 0
+        self.in_flight = 0  # tasks submitted and not yet back
+        self.slots = 1  # how many of them the cluster runs at once
         self._started = False
+
+    def activity(self) -> str:
+        """Tasks running and queued (Ray runs as many as the cluster has slots for)."""
+        if not self.in_flight:
+            return ""
+        running = min(self.in_flight, self.slots)
+        return f"{running} running, {self.in_flight - running} queued"
 
     def _init(self) -> None:
         ray = self.ray
@@ -110,11 +122,13 @@ class RayExecutor:
         env = {k: v for k, v in os.environ.items() if k.startswith("RNNSUITE_")}
         fn = ray.put(execute)
         pending = {task.remote(fn, u, self.timing, env): u for u in units}
+        held = ray.cluster_resources().get(NODE_RESOURCE if self.timing else "CPU", 1)
+        self.slots = max(1, int(held))
         try:
             while pending:
-                self.in_flight = len(pending)
                 done, _ = ray.wait(list(pending), num_returns=1)
                 unit = pending.pop(done[0])
+                self.in_flight = len(pending)
                 try:
                     records = ray.get(done[0])
                 except (ray.exceptions.RayTaskError, ray.exceptions.WorkerCrashedError,

@@ -323,9 +323,9 @@ def _run_locked(
 
             def on_record(rec: dict[str, Any], *_: Any) -> None:
                 progress.advance(task, 1)
-                flying = getattr(executor, "in_flight", 0)
-                if flying > 1:
-                    progress.update(task, description=f"{flying} groups in flight")
+                busy = executor.activity() if hasattr(executor, "activity") else ""
+                if busy:
+                    progress.update(task, description=f"groups: {busy}")
                 if rec["status"] == "failed":
                     reason = escape(console_reason(rec.get("error", "")))
                     console.print(

@@ -88,6 +88,16 @@ class FitResult:
     steps: int = 0  # optimiser steps taken
     cpu_seconds: float = 0.0  # process CPU time of the training passes
 
+    def summary(self, *last: str, **extra: Any) -> dict:
+        """The loops' result: every epoch row, the cumulative seconds, the last row's
+        ``last`` metrics, and ``extra`` as given."""
+        return {
+            "epochs": self.epochs,
+            "epoch_seconds": self.seconds,
+            **{k: self.epochs[-1][k] for k in last},
+            **extra,
+        }
+
 
 Batches = Iterable[Any] | Callable[[int], Iterable[Any]]
 

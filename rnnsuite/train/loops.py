@@ -183,14 +183,8 @@ def fit_one_cycle_lm(
         schedule=OneCycle(opt, epochs * len(train), lr_max),
         stateful=True,
     )
-    rows = res.epochs
-    return {
-        "epochs": rows,
-        "epoch_seconds": res.seconds,
-        "valid_loss": rows[-1]["valid_loss"],
-        "accuracy": rows[-1]["accuracy"],
-        "best_accuracy": max(r["accuracy"] for r in rows),
-    }
+    best = max(r["accuracy"] for r in res.epochs)
+    return res.summary("valid_loss", "accuracy", best_accuracy=best)
 
 
 # -- d2l: SGD with clipping on a character LM ---------------------------------------------
@@ -240,22 +234,25 @@ def train_char_lm(
     """d2l's Trainer for RNN LMs: plain SGD, global-norm clipping, state from zero in
     every batch; per-epoch train and validation perplexity. ``train_batches`` and
     ``valid_batches`` are called once per epoch for that epoch's batches."""
-    res = fit(
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    res = _fit_fresh(
+        model, train_batches, valid_batches, CharLMStep(device), optimizer, epochs, clip
+    )
+    return res.summary("train_ppl", "valid_ppl")
+
+
+def _fit_fresh(model, train_batches, valid_batches, step, optimizer, epochs: int, clip: float):
+    """fit with fresh batches each epoch (train_batches() and valid_batches() called once
+    per epoch) and global-norm clipping: d2l's loops."""
+    return fit(
         model,
         lambda _epoch: train_batches(),
-        CharLMStep(device),
-        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+        step,
+        optimizer=optimizer,
         epochs=epochs,
         valid=lambda _epoch: valid_batches(),
         clip=clip,
     )
-    rows = res.epochs
-    return {
-        "epochs": rows,
-        "epoch_seconds": res.seconds,
-        "train_ppl": rows[-1]["train_ppl"],
-        "valid_ppl": rows[-1]["valid_ppl"],
-    }
 
 
 # -- d2l: encoder-decoder with teacher forcing and a masked loss -------------------------
@@ -308,19 +305,7 @@ def train_seq2seq(
     """Adam, teacher forcing, masked loss, clipping at global norm `clip`.
     Batches are (src, tgt_in, src_valid_len, tgt); ``train_batches`` and
     ``valid_batches`` are called once per epoch."""
-    res = fit(
-        model,
-        lambda _epoch: train_batches(),
-        Seq2SeqStep(pad, device),
-        optimizer=torch.optim.Adam(model.parameters(), lr=lr),
-        epochs=epochs,
-        valid=lambda _epoch: valid_batches(),
-        clip=clip,
-    )
-    rows = res.epochs
-    return {
-        "epochs": rows,
-        "epoch_seconds": res.seconds,
-        "train_loss": rows[-1]["train_loss"],
-        "valid_loss": rows[-1]["valid_loss"],
-    }
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    step = Seq2SeqStep(pad, device)
+    res = _fit_fresh(model, train_batches, valid_batches, step, optimizer, epochs, clip)
+    return res.summary("train_loss", "valid_loss")
