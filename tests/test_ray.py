@@ -132,3 +132,17 @@ def test_asking_for_ray_without_it_names_the_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(executors.StudyError, match=r'pip install "rnnsuite\[ray\]"'):
         executors.make("ray", timing=False, failed=None)
+
+
+def test_training_cells_take_one_cpu_or_one_gpu_and_timing_a_whole_node():
+    def options(**kw):
+        return executors.RayExecutor("local", failed=None, **kw).task_options()
+
+    cpu, slot = options(timing=False)
+    assert (cpu["num_cpus"], "num_gpus" in cpu, slot) == (1, False, "CPU")
+    gpu, slot = options(timing=False, device="cuda")
+    assert (gpu["num_cpus"], gpu["num_gpus"], slot) == (1, 1, "GPU")
+    timed, slot = options(timing=True, device="cuda")
+    node = executors.NODE_RESOURCE
+    assert (timed["num_cpus"], timed["resources"], slot) == (0, {node: 1}, node)
+    assert all(o["max_retries"] == 1 for o in (cpu, gpu, timed))

@@ -173,8 +173,9 @@ class TrainingRun:
         from .executors import make
 
         return lambda failed: make(
-            self.executor, address=self.ray_address, timing=False, failed=failed
-        )
+            self.executor, address=self.ray_address, timing=False, failed=failed,
+            device=self.device,
+        )  # fmt: skip
 
     def matrix_threads(self, m: dict[str, Any]) -> None:
         """Set torch's threads before anything runs: these models are small, and two

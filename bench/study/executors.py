@@ -71,10 +71,16 @@ class RayExecutor:
     name = "ray"
 
     def __init__(
-        self, address: str = "local", *, timing: bool, failed: Callable[[Any, str], dict]
+        self,
+        address: str = "local",
+        *,
+        timing: bool,
+        failed: Callable[[Any, str], dict],
+        device: str = "cpu",
     ) -> None:
         self.ray = _ray()
         self.address, self.timing, self.failed = address, timing, failed
+        self.gpu = device.startswith("cuda")
         self.in_flight = 0  # tasks submitted and not yet back
         self.slots = 1  # how many of them the cluster runs at once
         self._started = False
@@ -110,20 +116,26 @@ class RayExecutor:
                 f"`ray start --address HEAD:6379 --resources '{{\"{NODE_RESOURCE}\": 1}}'`"
             )
 
+    def task_options(self) -> tuple[dict[str, Any], str]:
+        """Ray options of one task, and the resource that bounds how many run at once: a
+        timing group holds a whole benchmarking node; a training cell one CPU, or one GPU
+        (and a CPU) when the cells run on CUDA."""
+        options: dict[str, Any] = {"max_retries": 1, "retry_exceptions": False}
+        if self.timing:
+            return {**options, "num_cpus": 0, "resources": {NODE_RESOURCE: 1}}, NODE_RESOURCE
+        if self.gpu:
+            return {**options, "num_cpus": 1, "num_gpus": 1}, "GPU"
+        return {**options, "num_cpus": 1}, "CPU"
+
     def map(self, execute: Callable, units: Iterable) -> Iterator[tuple[Any, list[dict]]]:
         ray = self.ray
         self._init()
-        options: dict[str, Any] = {"max_retries": 1, "retry_exceptions": False}
-        if self.timing:
-            options.update(num_cpus=0, resources={NODE_RESOURCE: 1})
-        else:
-            options.update(num_cpus=1)
+        options, slot = self.task_options()
         task = ray.remote(_run_unit).options(**options)
         env = {k: v for k, v in os.environ.items() if k.startswith("RNNSUITE_")}
         fn = ray.put(execute)
         pending = {task.remote(fn, u, self.timing, env): u for u in units}
-        held = ray.cluster_resources().get(NODE_RESOURCE if self.timing else "CPU", 1)
-        self.slots = max(1, int(held))
+        self.slots = max(1, int(ray.cluster_resources().get(slot, 1)))
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
@@ -146,10 +158,10 @@ class RayExecutor:
             self.ray.shutdown()
 
 
-def make(name: str, *, address: str = "local", timing: bool, failed) -> Any:
+def make(name: str, *, address: str = "local", timing: bool, failed, device: str = "cpu") -> Any:
     """The executor a command asked for: ``local`` or ``ray``."""
     if name == "local":
         return LocalExecutor()
     if name == "ray":
-        return RayExecutor(address, timing=timing, failed=failed)
+        return RayExecutor(address, timing=timing, failed=failed, device=device)
     raise StudyError(f"--executor {name!r}: choose local or ray")
