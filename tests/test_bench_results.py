@@ -340,3 +340,22 @@ def test_committed_schema_1_records_are_read_through_the_migration(tmp_path):
     s.results_path.write_text(line + "\n")
     (rec,) = s.records()
     assert rec["kind"] == "throughput" and rec["schema"] == 2
+
+
+def test_an_archived_run_reads_as_its_file_and_refuses_writes(tmp_path):
+    import gzip
+
+    s = ResultStore(tmp_path / "r")
+    s.append(_rec("a", x=1.5))
+    s.append(_rec("b", x=2.5))
+    want = s.records()
+    s.archive_path.write_bytes(gzip.compress(s.results_path.read_bytes(), mtime=0))
+    s.results_path.unlink()
+    archived = ResultStore(tmp_path / "r")
+    assert archived.exists() and archived.records() == want
+    assert resolve_run(tmp_path, "r").records() == want == resolve_run(tmp_path, "latest").records()
+    with pytest.raises(ResultsError, match=r"archived .*gunzip"), archived.writer():
+        pass
+    archived.archive_path.write_bytes(b"not gzip")
+    with pytest.raises(ResultsError, match="not a readable gzip file"):
+        archived.records()

@@ -22,7 +22,7 @@ from .throughput import render
 def _run_argument(run_id: str) -> str:
     """A run id as given, or a run directory's path resolved (so ``x/..`` has its real name)."""
     path = Path(run_id)
-    if (path / RESULTS_FILE).is_file():
+    if ResultStore(path).has_results():
         return str(path.resolve())
     if {"/", os.sep} & set(run_id) or run_id in (".", ".."):
         raise ResultsError(

@@ -40,6 +40,8 @@ from .schema import SCHEMA as SCHEMA
 from .schema import migrate, problem
 
 RESULTS_FILE = "results.jsonl"
+#: a finished run kept compressed (``gzip -n results.jsonl``): read as the file; not appended to
+ARCHIVE_FILE = RESULTS_FILE + ".gz"
 MANIFEST_FILE = "run.json"
 LOCK_FILE = ".lock"
 # ASCII only, matched in full (``$`` would let a final newline through; ``\w`` non-ASCII).
@@ -138,6 +140,7 @@ class ResultStore:
     def __init__(self, directory: Path | str) -> None:
         self.dir = Path(directory)
         self.results_path = self.dir / RESULTS_FILE
+        self.archive_path = self.dir / ARCHIVE_FILE
         self.manifest_path = self.dir / MANIFEST_FILE
         self.lock_path = self.dir / LOCK_FILE
         self.skipped: list[tuple[int, str]] = []  # (line number, why) of the last read
@@ -151,12 +154,43 @@ class ResultStore:
         return len(self.skipped)
 
     def exists(self) -> bool:
-        return self.results_path.is_file() or self.manifest_path.is_file()
+        return any(p.is_file() for p in (self.results_path, self.archive_path, self.manifest_path))
+
+    @property
+    def data_path(self) -> Path:
+        """The file holding the records: results.jsonl, else its archive if there is one."""
+        if not self.results_path.is_file() and self.archive_path.is_file():
+            return self.archive_path
+        return self.results_path
+
+    def has_results(self) -> bool:
+        return self.data_path.is_file()
+
+    def _read(self) -> bytes:
+        """The results file's bytes, or its archive's, decompressed (FileNotFoundError if
+        neither is there)."""
+        try:
+            return self.results_path.read_bytes()
+        except FileNotFoundError:
+            if not self.archive_path.is_file():
+                raise
+        import gzip
+
+        try:
+            return gzip.decompress(self.archive_path.read_bytes())
+        except (OSError, EOFError) as e:
+            raise ResultsError(f"{self.archive_path}: not a readable gzip file ({e})") from None
 
     # -- one writer ----------------------------------------------------------------------------
     @contextlib.contextmanager
     def writer(self) -> Iterator[ResultStore]:
-        """Hold the run's lock while writing it; RunLocked if a live process holds it."""
+        """Hold the run's lock while writing it; RunLocked if a live process holds it;
+        ResultsError for an archived run (its records are read-only)."""
+        if self.archive_path.is_file() and not self.results_path.is_file():
+            raise ResultsError(
+                f"run {self.run_id} is archived ({self.archive_path}): "
+                f"`gunzip {self.archive_path}` to add to it, or use another --run-id"
+            )
         mkdir(self.dir)
         try:
             import fcntl
@@ -221,7 +255,7 @@ class ResultStore:
         out: list[dict[str, Any]] = []
         self.skipped = []
         try:
-            data = self.results_path.read_bytes()
+            data = self._read()
         except FileNotFoundError:
             return out
         except OSError as e:
@@ -345,26 +379,28 @@ class ResultStore:
 def resolve_run(results_dir: Path | str, run_id: str) -> ResultStore:
     """The store of an existing run; ``latest`` means the most recently started one."""
     root = Path(results_dir)
+    stores = [ResultStore(p) for p in sorted(root.glob("*/"))]
+    have = [s for s in stores if s.has_results()]
     if run_id == "latest":
-        runs = [p for p in root.glob("*/") if (p / RESULTS_FILE).is_file() and p.name != "baseline"]
+        runs = [s for s in have if s.run_id != "baseline"]
         if not runs:
             raise ResultsError(f"no runs under {root}/ yet: run `python -m bench run` first")
 
-        def started(p: Path) -> tuple[str, float]:
+        def started(s: ResultStore) -> tuple[str, float]:
             try:
-                m = json.loads((p / MANIFEST_FILE).read_text())
-                return (str(m.get("created_at", "")), (p / RESULTS_FILE).stat().st_mtime)
+                m = json.loads(s.manifest_path.read_text())
+                return (str(m.get("created_at", "")), s.data_path.stat().st_mtime)
             except (OSError, ValueError, AttributeError):  # no manifest, or not one
-                return ("", (p / RESULTS_FILE).stat().st_mtime)
+                return ("", s.data_path.stat().st_mtime)
 
-        return ResultStore(max(runs, key=started))
+        return max(runs, key=started)
     path = Path(run_id)
-    if path.is_dir() and (path / RESULTS_FILE).is_file():
+    if path.is_dir() and ResultStore(path).has_results():
         return ResultStore(path)
     check_run_id(run_id)
     store = ResultStore(root / run_id)
-    if not store.results_path.is_file():
-        known = sorted(p.name for p in root.glob("*/") if (p / RESULTS_FILE).is_file())
+    if not store.has_results():
+        known = sorted(s.run_id for s in have)
         raise ResultsError(
             f"no results for run {run_id!r} under {root}/"
             + (f"; runs there: {', '.join(known)}" if known else "")
