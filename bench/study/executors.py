@@ -11,7 +11,7 @@ only writer of the results store; an executor only hands each unit's records bac
   (a cell's own ``threads`` still wins: measure.py), since Ray sets OMP_NUM_THREADS to
   the task's CPUs and reused workers keep stale settings (ray-project/ray#35937).
   *Training units* are independent and deterministic: one per CPU at one torch thread
-  each. A task whose worker or node dies is retried once by Ray; if it dies again, each
+  each (one per GPU on CUDA). A task whose worker or node dies is retried once by Ray; if it dies again, each
   of its cells is recorded failed with the reason. Ctrl-C cancels what is still
   outstanding; what finished is already written.
 """
@@ -32,7 +32,6 @@ class LocalExecutor:
     """Run each unit here, one after another (timing never shares the machine)."""
 
     name = "local"
-    in_flight = 0
 
     def activity(self) -> str:
         """What progress shows of the executor: nothing, here (one unit at a time)."""
@@ -40,9 +39,7 @@ class LocalExecutor:
 
     def map(self, execute: Callable, units: Iterable) -> Iterator[tuple[Any, list[dict]]]:
         for unit in units:
-            self.in_flight = 1
             yield unit, execute(unit)
-        self.in_flight = 0
 
 
 def _ray():
@@ -51,6 +48,11 @@ def _ray():
     except ImportError:
         raise StudyError(f"--executor ray needs Ray, which is not installed: {INSTALL}") from None
     return ray
+
+
+def _suite_env() -> dict[str, str]:
+    """The RNNSUITE_* variables here (data path, native switch, injections), for workers."""
+    return {k: v for k, v in os.environ.items() if k.startswith("RNNSUITE_")}
 
 
 def _run_unit(execute: Callable, unit, timing: bool, env: dict[str, str]):
@@ -95,8 +97,7 @@ class RayExecutor:
     def _init(self) -> None:
         ray = self.ray
         if not ray.is_initialized():
-            env = {k: v for k, v in os.environ.items() if k.startswith("RNNSUITE_")}
-            kw: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": False}
+            kw: dict[str, Any] = {"runtime_env": {"env_vars": _suite_env()}, "log_to_driver": False}
             if self.address == "local":
                 kw.update(resources={NODE_RESOURCE: 1}, include_dashboard=False)
             else:
@@ -132,7 +133,7 @@ class RayExecutor:
         self._init()
         options, slot = self.task_options()
         task = ray.remote(_run_unit).options(**options)
-        env = {k: v for k, v in os.environ.items() if k.startswith("RNNSUITE_")}
+        env = _suite_env()  # as of now, for each task (a reused worker has older ones)
         fn = ray.put(execute)
         pending = {task.remote(fn, u, self.timing, env): u for u in units}
         self.slots = max(1, int(ray.cluster_resources().get(slot, 1)))
