@@ -6,6 +6,7 @@ GRU and the Elman RNN (tanh and relu), plus how they are switched and how they f
 from __future__ import annotations
 
 import itertools
+import os
 import warnings
 
 import pytest
@@ -250,3 +251,60 @@ def test_off_never_builds(monkeypatch):
     assert native.load() is None
     status = native.status()
     assert status["mode"] == "0" and status["active"] is False
+
+
+@pytest.fixture
+def fake_torch_build(monkeypatch, tmp_path):
+    """torch's extension builder, reduced to its lock: it creates ``lock`` in the build
+    directory, or, where that file is there already, waits until it goes (torch's FileBaton,
+    which never gives up). The fake fails instead of waiting, so a hang shows as a failure."""
+    from torch.utils import cpp_extension
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    calls = []
+
+    def load(name, sources, build_directory=None, **options):
+        directory = build_directory or cpp_extension._get_build_directory(name, False)
+        lock = os.path.join(directory, "lock")
+        assert not os.path.exists(lock), f"torch would wait forever on {lock}"
+        calls.append(directory)
+        return "kernels"
+
+    monkeypatch.setattr(cpp_extension, "load", load)
+    return calls
+
+
+def test_a_build_stopped_midway_does_not_hang_the_next(fake_torch_build):
+    """A build killed midway leaves torch's ``lock`` file behind, and the next process that
+    needs the kernels waited on it forever, silently. No process holds the build now, so the
+    file is stale: it is removed, with a warning that names it, and the build goes on."""
+    directory = native.build_directory()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "lock").touch()
+    with pytest.warns(RuntimeWarning, match=f"removed {directory / 'lock'}"):
+        assert native._build() == "kernels"
+    assert fake_torch_build == [str(directory)] and not (directory / "lock").exists()
+
+
+def test_a_live_build_is_waited_for_not_broken(fake_torch_build):
+    """Two processes that need the kernels at once: the second waits for the first's build
+    (whose lock is live) and does not remove its lock."""
+    import fcntl
+    import threading
+
+    directory = native.build_directory()
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "rnnsuite.lock", "a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # the first process, building
+        (directory / "lock").touch()
+        result = []
+        second = threading.Thread(target=lambda: result.append(native._build()))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            second.start()
+            second.join(timeout=0.5)
+            assert second.is_alive() and (directory / "lock").exists()
+            (directory / "lock").unlink()  # the first build ends and lets go
+            fcntl.flock(holder, fcntl.LOCK_UN)
+            second.join(timeout=30)
+    assert result == ["kernels"]

@@ -82,16 +82,67 @@ def _name() -> str:
     return f"rnnsuite_sequence_{hashlib.sha256(key).hexdigest()[:12]}"
 
 
+def build_directory() -> Path:
+    """Where torch builds and caches the extension (under ``TORCH_EXTENSIONS_DIR`` if set)."""
+    from torch.utils import cpp_extension
+
+    return Path(cpp_extension._get_build_directory(_name(), False))
+
+
 def _build() -> ModuleType:
     from torch.utils import cpp_extension
 
-    return cpp_extension.load(
-        name=_name(),
-        sources=[str(p) for p in SOURCES],
-        extra_cflags=list(cflags()),
-        extra_ldflags=list(LDFLAGS),
-        verbose=False,
-    )
+    directory = build_directory()
+    with _one_builder(directory):
+        return cpp_extension.load(
+            name=_name(),
+            sources=[str(p) for p in SOURCES],
+            extra_cflags=list(cflags()),
+            extra_ldflags=list(LDFLAGS),
+            build_directory=str(directory),
+            verbose=False,
+        )
+
+
+@contextlib.contextmanager
+def _one_builder(directory: Path) -> Iterator[None]:
+    """One process at a time builds, and a build stopped midway cannot stall the next.
+
+    torch marks a build with a ``lock`` file and waits, silently and forever, while one is
+    there; a build killed midway leaves it behind. So a process holds an OS lock on
+    ``rnnsuite.lock`` (released by the kernel however the process ends) while it builds: whoever
+    gets it knows that no live build owns torch's ``lock``, and removes a leftover one, saying
+    so; whoever does not waits for the live build."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: torch's own lock alone
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "rnnsuite.lock", "a") as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            warnings.warn(
+                f"rnnsuite: waiting for another process that is building the native kernels "
+                f"in {directory}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            fcntl.flock(held, fcntl.LOCK_EX)
+        stale = directory / "lock"
+        if stale.exists():
+            stale.unlink(missing_ok=True)
+            warnings.warn(
+                f"rnnsuite: removed {stale}, left by a native-kernel build that was stopped "
+                "midway (no process holds it); building again",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
 
 
 def load() -> ModuleType | None:
