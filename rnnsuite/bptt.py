@@ -129,7 +129,8 @@ def infer(
     with torch.no_grad():
         w_ih, b_ih, w_hh, b_hh = cell.sequence_weights()
         sizes = [x.shape[1]] * x.shape[0] if batch_sizes is None else batch_sizes
-        xp = gemm.linear(x.reshape(-1, x.shape[-1]) if batch_sizes is None else x, w_ih, b_ih)
+        x2 = x.reshape(-1, x.shape[-1]) if batch_sizes is None else x
+        xp = gemm.linear(x2, w_ih, b_ih)
         out, final, _ = sequence.forward(
             native, cell, xp, w_hh, b_hh, cell.sequence_extras(), state, sizes, reverse, False
         )
@@ -197,7 +198,7 @@ class _ManualBPTT(torch.autograd.Function):
             if native is not None:
                 grad_state0 = sequence.backward(
                     native, cell, weight, extras, tuple(saved), out, grad_out, grad_final,
-                    sizes, reverse, grad_xp, grad_hp,
+                    sizes, reverse, grad_xp, grad_hp, any(need[5 + ctx.n_extra :]),
                 )  # fmt: skip
             else:
                 step = cell.manual_step(weight, None, sizes[0])

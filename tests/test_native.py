@@ -83,6 +83,64 @@ def test_training_kernels_equal_torch_ops(arch, layers, bidir, packed, init):
 
 
 @needs_kernels
+@pytest.mark.parametrize(
+    "arch,bidir,packed,wants_grad",
+    list(itertools.product(ARCHS, [False, True], [False, True], [False, True])),
+)
+def test_zero_initial_state_shortcuts_keep_every_result(arch, bidir, packed, wants_grad):
+    """From a zero h0 the loops skip the first step's product (it is zero), and where no
+    gradient of the initial state is wanted they skip the last backward product: outputs,
+    states and every gradient asked for are the torch ops' — with a zero initial state that
+    does, and one that does not, want its gradient (the shortcut may skip only the second)."""
+    model = _model(2, bidir, arch)
+    x = make_input(T, B, I, torch.float32, batch_first=False)
+    dirs = 2 * (2 if bidir else 1)
+    state = tuple(
+        torch.zeros_like(s).requires_grad_(wants_grad)
+        for s in as_tuple(initial_state(ARCHS[arch][0], dirs, B, H, torch.float32))
+    )
+    state = state if len(state) == 2 else state[0]
+    lengths = LENGTHS if packed else None
+    got = run_and_backprop(model, x, lengths, state if wants_grad else None, False)
+    with native.torch_ops():
+        want = run_and_backprop(model, x, lengths, state if wants_grad else None, False)
+    _compare(got, want)
+    if wants_grad:
+        assert all(g.abs().sum() > 0 for g in got[4])  # the initial state's gradient is there
+
+
+@pytest.fixture
+def threads():
+    """torch's thread count, set by the test and restored after it."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@needs_kernels
+@pytest.mark.parametrize(
+    "arch,bidir,packed", list(itertools.product(ARCHS, [False, True], [False, True]))
+)
+def test_rows_dealt_to_threads_give_the_one_thread_results(threads, arch, bidir, packed):
+    """With several threads the loops deal the batch's rows out, each thread running every
+    step of its rows (a packed batch's by row-steps, its first rows being its longest): the
+    results must be those of one thread, and of the torch ops, on every row and step."""
+    Tn, Bn = 9, 23  # rows enough for 2 and 3 threads' shares; odd so shares differ in size
+    model = _model(2, bidir, arch)
+    x = make_input(Tn, Bn, I, torch.float32, batch_first=False)
+    lengths = [1 + (7 * k) % Tn for k in range(Bn)] if packed else None
+    results = {}
+    for n in (1, 2, 3):
+        threads(n)
+        results[n] = run_and_backprop(model, x, lengths, None, False)
+    with native.torch_ops():
+        want = run_and_backprop(model, x, lengths, None, False)
+    for n in (2, 3):
+        _compare(results[n], results[1])
+    _compare(results[3], want)
+
+
+@needs_kernels
 @pytest.mark.parametrize("arch", ARCHS)
 def test_the_kernels_run_and_the_switch_turns_them_off(monkeypatch, arch):
     """The comparisons here mean something only if the kernels were called."""

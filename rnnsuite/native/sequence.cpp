@@ -39,11 +39,15 @@ namespace {
 using torch::Tensor;
 using OptTensor = std::optional<Tensor>;
 
+// ALWAYS_INLINE: the row loops vectorise only with these inlined, and the compiler's own
+// choice changed with how deep a loop sits in lambdas (measured 7x slower once it stopped)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
 // e^x to ~1.2 ulp (measured over [-87, 88]): x = n ln2 + r with |r| <= ln2/2 and e^r by
 // Cephes' expf polynomial, inline so the row loops vectorise without a libm call; measured
 // here a quarter faster than glibc's vector expf in the LSTM step, whose five sigmoids a
 // element are most of its pointwise cost.
-inline float exp_(float x) {
+ALWAYS_INLINE float exp_(float x) {
   x = std::min(std::max(x, -87.3f), 88.3f);
   const float n = std::nearbyint(x * 1.44269504088896341f);
   float r = x - n * 0.693359375f;  // ln2's high part, exact in float
@@ -58,8 +62,8 @@ inline float exp_(float x) {
   return p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
 }
 
-inline float sigmoid(float x) { return 1.f / (1.f + exp_(-x)); }
-inline float tanh_(float x) { return 2.f * sigmoid(2.f * x) - 1.f; }  // as gemm.tanh_
+ALWAYS_INLINE float sigmoid(float x) { return 1.f / (1.f + exp_(-x)); }
+ALWAYS_INLINE float tanh_(float x) { return 2.f * sigmoid(2.f * x) - 1.f; }  // as gemm.tanh_
 
 int64_t grain(int64_t width) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(width, 1)); }
 
@@ -100,19 +104,35 @@ struct Matmul {
       b_operand = b.contiguous();
       return;
     }
-    // panels of NB columns, each contiguous (in_cols, nj): what a tile reads is one block
+    // panels of NB columns, each contiguous (in_cols, nj): what a tile reads is one block;
+    // copied in one pass from b's strides (a torch copy per panel cost ~9 us each, 5% of a
+    // PTB-sized forward at 13 panels a layer)
     b_operand = torch::empty({in * out}, b.options());
     float* dst = b_operand.data_ptr<float>();
+    const float* src = b.data_ptr<float>();
+    const int64_t s0 = b.stride(0), s1 = b.stride(1);
     for (int64_t j0 = 0; j0 < out; j0 += kTileCols) {
       const int64_t nj = std::min(kTileCols, out - j0);
-      auto panel = b.narrow(1, j0, nj).contiguous();
-      std::memcpy(dst + in * j0, panel.data_ptr<float>(), sizeof(float) * in * nj);
+      float* panel = dst + in * j0;
+      if (s1 == 1) {
+        for (int64_t k = 0; k < in; ++k)
+          std::memcpy(panel + k * nj, src + k * s0 + j0, sizeof(float) * nj);
+      } else {  // b a transposed view (W^T): read W's rows whole, write the panel's columns
+        for (int64_t jj = 0; jj < nj; ++jj) {
+          const float* col = src + (j0 + jj) * s1;
+          for (int64_t k = 0; k < in; ++k) panel[k * nj + jj] = col[k * s0];
+        }
+      }
     }
   }
 
-  void run(const float* x, int64_t ldx, int64_t b, float* y, int64_t ldy, bool add) const {
+  // skip: the product is known to be zero (a first step from a zero state) or not wanted
+  // (the initial state's gradient where none is asked for): y is zeroed, or left as it is
+  // when `add`, with no arithmetic
+  void run(const float* x, int64_t ldx, int64_t b, float* y, int64_t ldy, bool add,
+           bool skip = false) const {
     if (b == 0 || out_cols == 0) return;
-    if (in_cols == 0) {
+    if (in_cols == 0 || skip) {
       if (!add)
         for (int64_t i = 0; i < b; ++i) std::fill(y + i * ldy, y + i * ldy + out_cols, 0.f);
       return;
@@ -185,16 +205,82 @@ std::vector<std::pair<int64_t, int64_t>> steps(const std::vector<int64_t>& sizes
   return o;
 }
 
-// f(r) for each of a step's b rows, split across torch's threads in chunks of grain(width)
+// f(r) for rows lo..hi-1 of a step, split across torch's threads in chunks of grain(width)
+// (run inline inside run_steps' own split: torch does not nest parallel regions)
 template <class F>
-void for_rows(int64_t b, int64_t width, const F& f) {
-  at::parallel_for(0, b, grain(width), [&](int64_t b0, int64_t b1) {
+void for_rows(int64_t lo, int64_t hi, int64_t width, const F& f) {
+  at::parallel_for(lo, hi, grain(width), [&](int64_t b0, int64_t b1) {
     for (int64_t r = b0; r < b1; ++r) f(r);
   });
 }
 
 // the widest step's rows: the batch (sizes are sorted longest first)
 int64_t batch_of(const std::vector<int64_t>& sizes) { return sizes.empty() ? 0 : sizes[0]; }
+
+// fewest batch rows a thread is given its own share of (below, the rows stay together and a
+// step's product is split by columns instead)
+constexpr int64_t kMinChunkRows = 4;
+
+// Row boundaries of one chunk per thread, each about the same number of row-steps (a packed
+// batch's first rows are its longest sequences); {0, B} where one thread does it all.
+std::vector<int64_t> row_chunks(const std::vector<int64_t>& sizes) {
+  const int64_t B = batch_of(sizes);
+  const int64_t n = at::in_parallel_region()
+                        ? 1
+                        : std::min<int64_t>(at::get_num_threads(), B / kMinChunkRows);
+  if (n <= 1) return {0, B};
+  std::vector<int64_t> steps_of(B + 1, 0);  // row r takes part in the steps with size > r
+  for (const int64_t s : sizes) steps_of[s - 1] += 1;
+  for (int64_t r = B - 1; r > 0; --r) steps_of[r - 1] += steps_of[r];
+  int64_t total = 0;
+  for (int64_t r = 0; r < B; ++r) total += steps_of[r];
+  std::vector<int64_t> bounds{0};
+  int64_t done = 0;
+  for (int64_t r = 0; r < B; ++r) {
+    done += steps_of[r];
+    const auto c = static_cast<int64_t>(bounds.size());
+    if (c < n && done * n >= total * c && r + 1 < B) bounds.push_back(r + 1);
+  }
+  bounds.push_back(B);
+  return bounds;
+}
+
+// Where a step falls in a pass: its first (from the initial state) or its last
+struct Visit {
+  bool first, last;
+};
+
+// whether every element is zero (the default initial state: its first product is zero)
+bool is_zero(const Tensor& t) {
+  const float* p = t.data_ptr<float>();
+  return std::all_of(p, p + t.numel(), [](float v) { return v == 0.f; });
+}
+
+// Runs step(lo, e, r0, visit) for every step of `order` (its rows' offset r0) over the rows lo..e-1
+// of it that a thread owns. A row's recurrence reads its own row alone (step t's row r needs
+// only row r of step t-1's state, forward and backward), so the batch's rows are dealt to
+// torch's threads once a call, each thread running all steps of its rows with no barrier
+// between steps: one parallel region a call, where splitting each step costs two a step
+// (measured ~2-5 us each on this VM, the whole of a small step). Where the batch is too small
+// to deal out, one thread runs the loop and each step's product may split by columns.
+template <class Step>
+void run_steps(const std::vector<int64_t>& sizes, const std::vector<std::pair<int64_t, int64_t>>& order,
+               const Step& step) {
+  const int64_t n = order.size();
+  auto rows = [&](int64_t lo, int64_t hi) {
+    for (int64_t i = 0; i < n; ++i) {
+      const auto [b, r0] = order[i];
+      const int64_t e = std::min(hi, b);
+      if (e > lo) step(lo, e, r0, Visit{i == 0, i == n - 1});
+    }
+  };
+  const auto bounds = row_chunks(sizes);
+  const auto chunks = static_cast<int64_t>(bounds.size()) - 1;
+  if (chunks <= 1) return rows(0, batch_of(sizes));
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) rows(bounds[c], bounds[c + 1]);
+  });
+}
 
 Tensor carry_of(const OptTensor& g, int64_t B, int64_t H, const Tensor& like) {
   if (!g || !g->defined()) return torch::zeros({B, H}, like.options());
@@ -203,7 +289,7 @@ Tensor carry_of(const OptTensor& g, int64_t B, int64_t H, const Tensor& like) {
 
 // One row of the forward step (see lstm_forward); KEEP: also what backward needs.
 template <bool KEEP>
-inline void lstm_row(float* __restrict g, const float* __restrict x, float* __restrict cc,
+ALWAYS_INLINE void lstm_row(float* __restrict g, const float* __restrict x, float* __restrict cc,
                      float* __restrict hh, float* __restrict out, float* __restrict cp,
                      float* __restrict uu, int64_t H) {
 #pragma omp simd
@@ -243,6 +329,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w, const Tensor
   const auto off = offsets(sizes, rows, B);
   auto opts = xp.options();
   Tensor hbuf = h0.contiguous().clone(), cbuf = c0.contiguous().clone();
+  const bool zero_start = is_zero(hbuf);
   Tensor out = torch::empty({rows, H}, opts);
   Tensor acts = keep ? torch::empty({rows, 4 * H}, opts) : torch::empty({B, 4 * H}, opts);
   Tensor c_prev = keep ? torch::empty({rows, H}, opts) : Tensor();
@@ -253,10 +340,10 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w, const Tensor
   float *OUT = out.data_ptr<float>(), *A = acts.data_ptr<float>();
   float* CP = keep ? c_prev.data_ptr<float>() : nullptr;
   float* U = keep ? u.data_ptr<float>() : nullptr;
-  for (const auto& [b, r0] : steps(sizes, off, reverse)) {
+  run_steps(sizes, steps(sizes, off, reverse), [&](int64_t lo, int64_t e, int64_t r0, Visit v) {
     float* a = keep ? A + r0 * 4 * H : A;
-    mm.run(HB, H, b, a, 4 * H, false);
-    for_rows(b, 4 * H, [&](int64_t r) {
+    mm.run(HB + lo * H, H, e - lo, a + lo * 4 * H, 4 * H, false, v.first && zero_start);
+    for_rows(lo, e, 4 * H, [&](int64_t r) {
       float* g = a + r * 4 * H;
       const float* x = X + (r0 + r) * 4 * H;
       float *hh = HB + r * H, *cc = CB + r * H, *o_ = OUT + (r0 + r) * H;
@@ -267,7 +354,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w, const Tensor
       else
         lstm_row<false>(g, x, cc, hh, o_, cp, uu, H);
     });
-  }
+  });
   if (!keep) return {out, hbuf, cbuf};
   return {out, hbuf, cbuf, acts, c_prev, u};
 }
@@ -278,7 +365,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w, const Tensor
 std::vector<Tensor> lstm_backward(const Tensor& w, const Tensor& grad_out,
                                   const OptTensor& gh_final, const OptTensor& gc_final,
                                   const Tensor& acts, const Tensor& c_prev, const Tensor& u,
-                                  Tensor& grad_xp, std::vector<int64_t> sizes, bool reverse) {
+                                  Tensor& grad_xp, std::vector<int64_t> sizes, bool reverse, bool initial_grad) {
   const int64_t rows = acts.size(0), H = w.size(1), B = batch_of(sizes);
   check(acts, rows, 4 * H, "acts");
   check(c_prev, rows, H, "c_prev");
@@ -291,8 +378,8 @@ std::vector<Tensor> lstm_backward(const Tensor& w, const Tensor& grad_out,
   const float *A = acts.data_ptr<float>(), *CP = c_prev.data_ptr<float>();
   const float *U = u.data_ptr<float>(), *GO = grad_out.data_ptr<float>();
   float *D = grad_xp.data_ptr<float>(), *DH = dh.data_ptr<float>(), *DC = dc.data_ptr<float>();
-  for (const auto& [b, r0] : steps(sizes, off, !reverse)) {
-    for_rows(b, 4 * H, [&](int64_t r) {
+  run_steps(sizes, steps(sizes, off, !reverse), [&](int64_t lo, int64_t e, int64_t r0, Visit v) {
+    for_rows(lo, e, 4 * H, [&](int64_t r) {
       const float* g = A + (r0 + r) * 4 * H;
       const float *cp = CP + (r0 + r) * H, *uu = U + (r0 + r) * H, *go = GO + (r0 + r) * H;
       float* d = D + (r0 + r) * 4 * H;
@@ -309,14 +396,14 @@ std::vector<Tensor> lstm_backward(const Tensor& w, const Tensor& grad_out,
         dcc[j] = dcv * f;
       }
     });
-    mm.run(D + r0 * 4 * H, 4 * H, b, DH, H, false);
-  }
+    mm.run(D + r0 * 4 * H + lo * 4 * H, 4 * H, e - lo, DH + lo * H, H, false, v.last && !initial_grad);
+  });
   return {dh, dc};
 }
 
 // One row of the GRU's forward step (see gru_forward); bh is b_hh (zeros without bias).
 template <bool KEEP>
-inline void gru_row(float* __restrict q, const float* __restrict x, const float* __restrict bh,
+ALWAYS_INLINE void gru_row(float* __restrict q, const float* __restrict x, const float* __restrict bh,
                     float* __restrict hh, float* __restrict out, float* __restrict rz,
                     float* __restrict n, float* __restrict diff, int64_t H) {
 #pragma omp simd
@@ -353,6 +440,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w, const OptTens
   const auto off = offsets(sizes, rows, B);
   auto opts = xp.options();
   Tensor hbuf = h0.contiguous().clone();
+  const bool zero_start = is_zero(hbuf);
   Tensor out = torch::empty({rows, H}, opts);
   Tensor hp = torch::empty({keep ? rows : B, 3 * H}, opts);
   Tensor rz = keep ? torch::empty({rows, 2 * H}, opts) : Tensor();
@@ -366,10 +454,10 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w, const OptTens
   float* RZ = keep ? rz.data_ptr<float>() : nullptr;
   float* N = keep ? n.data_ptr<float>() : nullptr;
   float* DF = keep ? diff.data_ptr<float>() : nullptr;
-  for (const auto& [b, r0] : steps(sizes, off, reverse)) {
+  run_steps(sizes, steps(sizes, off, reverse), [&](int64_t lo, int64_t e, int64_t r0, Visit v) {
     float* p = keep ? HP + r0 * 3 * H : HP;
-    mm.run(HB, H, b, p, 3 * H, false);
-    for_rows(b, 3 * H, [&](int64_t r) {
+    mm.run(HB + lo * H, H, e - lo, p + lo * 3 * H, 3 * H, false, v.first && zero_start);
+    for_rows(lo, e, 3 * H, [&](int64_t r) {
       const int64_t k = r0 + r;
       float* q = p + r * 3 * H;
       const float* x = X + k * 3 * H;
@@ -378,7 +466,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w, const OptTens
       else
         gru_row<false>(q, x, BH, HB + r * H, OUT + k * H, nullptr, nullptr, nullptr, H);
     });
-  }
+  });
   if (!keep) return {out, hbuf};
   return {out, hbuf, rz, n, hp, diff};
 }
@@ -388,7 +476,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w, const OptTens
 std::vector<Tensor> gru_backward(const Tensor& w, const Tensor& grad_out, const OptTensor& gh_final,
                                  const Tensor& rz, const Tensor& n, const Tensor& hp,
                                  const Tensor& diff, Tensor& grad_xp, Tensor& grad_hp,
-                                 std::vector<int64_t> sizes, bool reverse) {
+                                 std::vector<int64_t> sizes, bool reverse, bool initial_grad) {
   const int64_t rows = rz.size(0), H = w.size(1), B = batch_of(sizes);
   check(rz, rows, 2 * H, "rz");
   check(n, rows, H, "n");
@@ -404,8 +492,8 @@ std::vector<Tensor> gru_backward(const Tensor& w, const Tensor& grad_out, const 
   const float *DF = diff.data_ptr<float>(), *GO = grad_out.data_ptr<float>();
   float *DX = grad_xp.data_ptr<float>(), *DP = grad_hp.data_ptr<float>(),
         *DH = dh.data_ptr<float>();
-  for (const auto& [b, r0] : steps(sizes, off, !reverse)) {
-    for_rows(b, 3 * H, [&](int64_t r) {
+  run_steps(sizes, steps(sizes, off, !reverse), [&](int64_t lo, int64_t e, int64_t r0, Visit v) {
+    for_rows(lo, e, 3 * H, [&](int64_t r) {
       const int64_t k = r0 + r;
       const float *rzz = RZ + k * 2 * H, *nn_ = N + k * H, *q = HP + k * 3 * H;
       const float *df = DF + k * H, *go = GO + k * H;
@@ -426,8 +514,8 @@ std::vector<Tensor> gru_backward(const Tensor& w, const Tensor& grad_out, const 
         dhh[j] = g * zv;  // the GEMM adds grad_hp W onto it
       }
     });
-    mm.run(DP + r0 * 3 * H, 3 * H, b, DH, H, true);
-  }
+    mm.run(DP + r0 * 3 * H + lo * 3 * H, 3 * H, e - lo, DH + lo * H, H, true, v.last && !initial_grad);
+  });
   return {dh};
 }
 
@@ -440,14 +528,15 @@ std::vector<Tensor> rnn_forward(const Tensor& xp, const Tensor& w, const Tensor&
   check(w, H, H, "weight_hh");
   const auto off = offsets(sizes, rows, B);
   Tensor hbuf = h0.contiguous().clone();
+  const bool zero_start = is_zero(hbuf);
   Tensor out = torch::empty({rows, H}, xp.options());
   const Matmul mm = forward_matmul(w);
   const float* X = xp.data_ptr<float>();
   float *HB = hbuf.data_ptr<float>(), *OUT = out.data_ptr<float>();
-  for (const auto& [b, r0] : steps(sizes, off, reverse)) {
+  run_steps(sizes, steps(sizes, off, reverse), [&](int64_t lo, int64_t e, int64_t r0, Visit v) {
     float* o = OUT + r0 * H;
-    mm.run(HB, H, b, o, H, false);
-    for_rows(b, H, [&](int64_t r) {
+    mm.run(HB + lo * H, H, e - lo, o + lo * H, H, false, v.first && zero_start);
+    for_rows(lo, e, H, [&](int64_t r) {
       float *oo = o + r * H, *hh = HB + r * H;
       const float* x = X + (r0 + r) * H;
       if (use_tanh) {
@@ -458,13 +547,13 @@ std::vector<Tensor> rnn_forward(const Tensor& xp, const Tensor& w, const Tensor&
         for (int64_t j = 0; j < H; ++j) hh[j] = oo[j] = std::max(oo[j] + x[j], 0.f);
       }
     });
-  }
+  });
   return {out, hbuf};
 }
 
 std::vector<Tensor> rnn_backward(const Tensor& w, const Tensor& grad_out, const OptTensor& gh_final,
                                  const Tensor& out, Tensor& grad_xp, std::vector<int64_t> sizes,
-                                 bool reverse, bool use_tanh) {
+                                 bool reverse, bool use_tanh, bool initial_grad) {
   const int64_t rows = out.size(0), H = w.size(1), B = batch_of(sizes);
   check(out, rows, H, "out");
   check(grad_out, rows, H, "grad_out");
@@ -474,8 +563,8 @@ std::vector<Tensor> rnn_backward(const Tensor& w, const Tensor& grad_out, const 
   const Matmul mm = backward_matmul(w);
   const float *O = out.data_ptr<float>(), *GO = grad_out.data_ptr<float>();
   float *DX = grad_xp.data_ptr<float>(), *DH = dh.data_ptr<float>();
-  for (const auto& [b, r0] : steps(sizes, off, !reverse)) {
-    for_rows(b, H, [&](int64_t r) {
+  run_steps(sizes, steps(sizes, off, !reverse), [&](int64_t lo, int64_t e, int64_t r0, Visit v) {
+    for_rows(lo, e, H, [&](int64_t r) {
       const int64_t k = r0 + r;
       const float *hv = O + k * H, *go = GO + k * H;
       float *dx = DX + k * H, *dhh = DH + r * H;
@@ -487,14 +576,14 @@ std::vector<Tensor> rnn_backward(const Tensor& w, const Tensor& grad_out, const 
         for (int64_t j = 0; j < H; ++j) dx[j] = hv[j] > 0.f ? dhh[j] + go[j] : 0.f;
       }
     });
-    mm.run(DX + r0 * H, H, b, DH, H, false);
-  }
+    mm.run(DX + r0 * H + lo * H, H, e - lo, DH + lo * H, H, false, v.last && !initial_grad);
+  });
   return {dh};
 }
 
 // One row of the peephole LSTM's forward step (see peephole_forward).
 template <bool KEEP>
-inline void peephole_row(float* __restrict g, const float* __restrict x, const float* __restrict wi,
+ALWAYS_INLINE void peephole_row(float* __restrict g, const float* __restrict x, const float* __restrict wi,
                          const float* __restrict wf, const float* __restrict wo,
                          float* __restrict cc, float* __restrict hh, float* __restrict out,
                          float* __restrict cp, float* __restrict cn, float* __restrict uu,
@@ -526,7 +615,7 @@ inline void peephole_row(float* __restrict g, const float* __restrict x, const f
 
 // One row of the Cho GRU's second pass (see cho_forward).
 template <bool KEEP>
-inline void cho_row(const float* __restrict g, const float* __restrict x,
+ALWAYS_INLINE void cho_row(const float* __restrict g, const float* __restrict x,
                     const float* __restrict mr, float* __restrict hh, float* __restrict out,
                     float* __restrict n, float* __restrict diff, int64_t H) {
 #pragma omp simd
@@ -560,6 +649,7 @@ std::vector<Tensor> peephole_forward(const Tensor& xp, const Tensor& w, const Te
   const auto off = offsets(sizes, rows, B);
   auto opts = xp.options();
   Tensor hbuf = h0.contiguous().clone(), cbuf = c0.contiguous().clone();
+  const bool zero_start = is_zero(hbuf);
   Tensor out = torch::empty({rows, H}, opts);
   Tensor acts = torch::empty({keep ? rows : B, 4 * H}, opts);
   Tensor c_prev = keep ? torch::empty({rows, H}, opts) : Tensor();
@@ -573,10 +663,10 @@ std::vector<Tensor> peephole_forward(const Tensor& xp, const Tensor& w, const Te
   float* CP = keep ? c_prev.data_ptr<float>() : nullptr;
   float* CN = keep ? c_new.data_ptr<float>() : nullptr;
   float* U = keep ? u.data_ptr<float>() : nullptr;
-  for (const auto& [b, r0] : steps(sizes, off, reverse)) {
+  run_steps(sizes, steps(sizes, off, reverse), [&](int64_t lo, int64_t e, int64_t r0, Visit v) {
     float* a = keep ? A + r0 * 4 * H : A;
-    mm.run(HB, H, b, a, 4 * H, false);
-    for_rows(b, 4 * H, [&](int64_t r) {
+    mm.run(HB + lo * H, H, e - lo, a + lo * 4 * H, 4 * H, false, v.first && zero_start);
+    for_rows(lo, e, 4 * H, [&](int64_t r) {
       const int64_t k = (r0 + r) * H;
       float* g = a + r * 4 * H;
       const float* x = X + (r0 + r) * 4 * H;
@@ -586,7 +676,7 @@ std::vector<Tensor> peephole_forward(const Tensor& xp, const Tensor& w, const Te
       else
         peephole_row<false>(g, x, WI, WF, WO, cc, hh, o_, nullptr, nullptr, nullptr, H);
     });
-  }
+  });
   if (!keep) return {out, hbuf, cbuf};
   return {out, hbuf, cbuf, acts, c_prev, c_new, u};
 }
@@ -601,7 +691,7 @@ std::vector<Tensor> peephole_backward(const Tensor& w, const Tensor& w_ci, const
                                       const OptTensor& gh_final, const OptTensor& gc_final,
                                       const Tensor& acts, const Tensor& c_prev, const Tensor& c_new,
                                       const Tensor& u, Tensor& grad_xp, std::vector<int64_t> sizes,
-                                      bool reverse) {
+                                      bool reverse, bool initial_grad) {
   const int64_t rows = acts.size(0), H = w.size(1), B = batch_of(sizes);
   check(acts, rows, 4 * H, "acts");
   check(c_prev, rows, H, "c_prev");
@@ -617,8 +707,8 @@ std::vector<Tensor> peephole_backward(const Tensor& w, const Tensor& w_ci, const
   const float *WI = w_ci.data_ptr<float>(), *WF = w_cf.data_ptr<float>();
   const float* WO = w_co.data_ptr<float>();
   float *D = grad_xp.data_ptr<float>(), *DH = dh.data_ptr<float>(), *DC = dc.data_ptr<float>();
-  for (const auto& [b, r0] : steps(sizes, off, !reverse)) {
-    for_rows(b, 4 * H, [&](int64_t r) {
+  run_steps(sizes, steps(sizes, off, !reverse), [&](int64_t lo, int64_t e, int64_t r0, Visit v) {
+    for_rows(lo, e, 4 * H, [&](int64_t r) {
       const float* __restrict g = A + (r0 + r) * 4 * H;
       const float* __restrict cp = CP + (r0 + r) * H;
       const float* __restrict uu = U + (r0 + r) * H;
@@ -641,8 +731,8 @@ std::vector<Tensor> peephole_backward(const Tensor& w, const Tensor& w_ci, const
         dcc[j] = dcv * f + d_i * WI[j] + d_f * WF[j];
       }
     });
-    mm.run(D + r0 * 4 * H, 4 * H, b, DH, H, false);
-  }
+    mm.run(D + r0 * 4 * H + lo * 4 * H, 4 * H, e - lo, DH + lo * H, H, false, v.last && !initial_grad);
+  });
   return {dh, dc};
 }
 
@@ -658,6 +748,7 @@ std::vector<Tensor> cho_forward(const Tensor& xp, const Tensor& w, const Tensor&
   const auto off = offsets(sizes, rows, B);
   auto opts = xp.options();
   Tensor hbuf = h0.contiguous().clone();
+  const bool zero_start = is_zero(hbuf);
   Tensor out = torch::empty({rows, H}, opts);
   Tensor rz = torch::empty({keep ? rows : B, 2 * H}, opts);
   Tensor q = torch::empty({keep ? rows : B, H}, opts);
@@ -671,11 +762,11 @@ std::vector<Tensor> cho_forward(const Tensor& xp, const Tensor& w, const Tensor&
   float *RZ = rz.data_ptr<float>(), *Q = q.data_ptr<float>();
   float* N = keep ? n.data_ptr<float>() : nullptr;
   float* DF = keep ? diff.data_ptr<float>() : nullptr;
-  for (const auto& [b, r0] : steps(sizes, off, reverse)) {
+  run_steps(sizes, steps(sizes, off, reverse), [&](int64_t lo, int64_t e, int64_t r0, Visit v) {
     float* a = keep ? RZ + r0 * 2 * H : RZ;
     float* qq = keep ? Q + r0 * H : Q;
-    mm_rz.run(HB, H, b, a, 2 * H, false);
-    for_rows(b, 2 * H, [&](int64_t r) {
+    mm_rz.run(HB + lo * H, H, e - lo, a + lo * 2 * H, 2 * H, false, v.first && zero_start);
+    for_rows(lo, e, 2 * H, [&](int64_t r) {
       float* __restrict g = a + r * 2 * H;
       const float* __restrict x = X + (r0 + r) * 3 * H;
       const float* __restrict hh = HB + r * H;
@@ -688,8 +779,8 @@ std::vector<Tensor> cho_forward(const Tensor& xp, const Tensor& w, const Tensor&
         qr[j] = rv * hh[j];
       }
     });
-    mm_n.run(qq, H, b, M, H, false);
-    for_rows(b, 2 * H, [&](int64_t r) {
+    mm_n.run(qq + lo * H, H, e - lo, M + lo * H, H, false, v.first && zero_start);  // q = r h = 0
+    for_rows(lo, e, 2 * H, [&](int64_t r) {
       const int64_t k = (r0 + r) * H;
       const float* g = a + r * 2 * H;
       const float* x = X + (r0 + r) * 3 * H;
@@ -698,7 +789,7 @@ std::vector<Tensor> cho_forward(const Tensor& xp, const Tensor& w, const Tensor&
       else
         cho_row<false>(g, x, M + r * H, HB + r * H, OUT + k, nullptr, nullptr, H);
     });
-  }
+  });
   if (!keep) return {out, hbuf};
   return {out, hbuf, rz, n, q, diff};
 }
@@ -708,7 +799,7 @@ std::vector<Tensor> cho_forward(const Tensor& xp, const Tensor& w, const Tensor&
 std::vector<Tensor> cho_backward(const Tensor& w, const Tensor& grad_out, const OptTensor& gh_final,
                                  const Tensor& rz, const Tensor& n, const Tensor& q,
                                  const Tensor& diff, Tensor& grad_xp, std::vector<int64_t> sizes,
-                                 bool reverse) {
+                                 bool reverse, bool initial_grad) {
   const int64_t rows = rz.size(0), H = w.size(1), B = batch_of(sizes);
   check(rz, rows, 2 * H, "rz");
   check(n, rows, H, "n");
@@ -724,8 +815,8 @@ std::vector<Tensor> cho_backward(const Tensor& w, const Tensor& grad_out, const 
   const float *RZ = rz.data_ptr<float>(), *N = n.data_ptr<float>();
   const float *DF = diff.data_ptr<float>(), *GO = grad_out.data_ptr<float>();
   float *DX = grad_xp.data_ptr<float>(), *DH = dh.data_ptr<float>(), *DQ = dq.data_ptr<float>();
-  for (const auto& [b, r0] : steps(sizes, off, !reverse)) {
-    for_rows(b, 2 * H, [&](int64_t r) {
+  run_steps(sizes, steps(sizes, off, !reverse), [&](int64_t lo, int64_t e, int64_t r0, Visit v) {
+    for_rows(lo, e, 2 * H, [&](int64_t r) {
       const int64_t k = r0 + r;
       const float* __restrict g = RZ + k * 2 * H;
       const float* __restrict nn_ = N + k * H;
@@ -741,8 +832,8 @@ std::vector<Tensor> cho_backward(const Tensor& w, const Tensor& grad_out, const 
         dhh[j] = gv * zv;
       }
     });
-    mm_n.run(DX + r0 * 3 * H + 2 * H, 3 * H, b, DQ, H, false);
-    for_rows(b, 2 * H, [&](int64_t r) {
+    mm_n.run(DX + r0 * 3 * H + 2 * H + lo * 3 * H, 3 * H, e - lo, DQ + lo * H, H, false);
+    for_rows(lo, e, 2 * H, [&](int64_t r) {
       const int64_t k = r0 + r;
       const float* __restrict g = RZ + k * 2 * H;
       const float* __restrict nn_ = N + k * H;
@@ -757,8 +848,8 @@ std::vector<Tensor> cho_backward(const Tensor& w, const Tensor& grad_out, const 
         dhh[j] += dqq[j] * rv;
       }
     });
-    mm_rz.run(DX + r0 * 3 * H, 3 * H, b, DH, H, true);
-  }
+    mm_rz.run(DX + r0 * 3 * H + lo * 3 * H, 3 * H, e - lo, DH + lo * H, H, true, v.last && !initial_grad);
+  });
   return {dh};
 }
 

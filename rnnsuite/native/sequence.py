@@ -83,19 +83,33 @@ def backward(
     reverse: bool,
     grad_xp: Tensor,
     grad_hp: Tensor | None,
+    initial_grad: bool = True,
 ) -> tuple[Tensor, ...]:
-    """Fill grad_xp (and grad_hp) for every step; return the initial state's gradient."""
+    """Fill grad_xp (and grad_hp) for every step; return the initial state's gradient
+    (zeros without `initial_grad`: the last step's product is then skipped)."""
     weight = weight.detach().contiguous()
     extras = tuple(e.detach().contiguous() for e in extras)
     grad_out = grad_out.contiguous()
     kind = cell.sequence_kernel
     if kind == "lstm":
         gh, gc = grad_final
-        return tuple(k.lstm_seq_backward(weight, grad_out, gh, gc, *saved, grad_xp, sizes, reverse))
+        return tuple(
+            k.lstm_seq_backward(
+                weight, grad_out, gh, gc, *saved, grad_xp, sizes, reverse, initial_grad
+            )
+        )
     if kind == "gru":
         return tuple(
             k.gru_seq_backward(
-                weight, grad_out, grad_final[0], *saved, grad_xp, grad_hp, sizes, reverse
+                weight,
+                grad_out,
+                grad_final[0],
+                *saved,
+                grad_xp,
+                grad_hp,
+                sizes,
+                reverse,
+                initial_grad,
             )
         )
     if kind == "rnn":
@@ -109,18 +123,21 @@ def backward(
                 sizes,
                 reverse,
                 cell.nonlinearity == "tanh",
+                initial_grad,
             )
         )
     if kind == "lstm_peephole":
         gh, gc = grad_final
         return tuple(
             k.lstm_peephole_seq_backward(
-                weight, *extras, grad_out, gh, gc, *saved, grad_xp, sizes, reverse
+                weight, *extras, grad_out, gh, gc, *saved, grad_xp, sizes, reverse, initial_grad
             )
         )
     if kind == "gru_cho":
         return tuple(
-            k.gru_cho_seq_backward(weight, grad_out, grad_final[0], *saved, grad_xp, sizes, reverse)
+            k.gru_cho_seq_backward(
+                weight, grad_out, grad_final[0], *saved, grad_xp, sizes, reverse, initial_grad
+            )
         )
     raise ValueError(f"no native sequence loop {kind!r}")
 
