@@ -129,8 +129,7 @@ def infer(
     with torch.no_grad():
         w_ih, b_ih, w_hh, b_hh = cell.sequence_weights()
         sizes = [x.shape[1]] * x.shape[0] if batch_sizes is None else batch_sizes
-        x2 = x.reshape(-1, x.shape[-1]) if batch_sizes is None else x
-        xp = gemm.linear(x2, w_ih, b_ih)
+        xp = gemm.linear(x.reshape(-1, x.shape[-1]) if batch_sizes is None else x, w_ih, b_ih)
         out, final, _ = sequence.forward(
             native, cell, xp, w_hh, b_hh, cell.sequence_extras(), state, sizes, reverse, False
         )

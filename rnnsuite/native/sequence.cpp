@@ -229,7 +229,7 @@ std::vector<int64_t> row_chunks(const std::vector<int64_t>& sizes) {
                         ? 1
                         : std::min<int64_t>(at::get_num_threads(), B / kMinChunkRows);
   if (n <= 1) return {0, B};
-  std::vector<int64_t> steps_of(B + 1, 0);  // row r takes part in the steps with size > r
+  std::vector<int64_t> steps_of(B, 0);  // row r takes part in the steps with size > r
   for (const int64_t s : sizes) steps_of[s - 1] += 1;
   for (int64_t r = B - 1; r > 0; --r) steps_of[r - 1] += steps_of[r];
   int64_t total = 0;
