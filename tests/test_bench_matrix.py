@@ -62,10 +62,12 @@ def test_groups_pair_impls_and_inputs():
     m = loads(GOOD, source="t.toml")
     gs = groups(c for c in expand(m, check_devices=False) if c.block == "a")
     lstm = [g for g in gs if g[0].arch == "lstm"]
-    assert len(lstm) == 2  # one per seed
-    assert sorted(c.variant for c in lstm[0]) == sorted(
-        ["scratch/padded", "scratch/packed", "builtin/padded", "builtin/packed"]
-    )
+    assert len(lstm) == len(gs) == 2  # one per seed: the peephole LSTM (a variant) joins it
+    assert sorted(f"{c.arch} {c.variant}" for c in lstm[0]) == sorted(
+        ["lstm scratch/padded", "lstm scratch/packed", "lstm builtin/padded",
+         "lstm builtin/packed", "lstm_peephole scratch/padded", "lstm_peephole scratch/packed"]
+    )  # fmt: skip
+    assert {c.seed for c in lstm[0]} == {0}
 
 
 def test_block_seeds_override_matrix_seeds():

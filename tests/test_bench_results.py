@@ -359,3 +359,26 @@ def test_an_archived_run_reads_as_its_file_and_refuses_writes(tmp_path):
     archived.archive_path.write_bytes(b"not gzip")
     with pytest.raises(ResultsError, match="not a readable gzip file"):
         archived.records()
+
+
+def test_a_variant_is_timed_with_its_base_and_ratioed_per_repeat(tiny, tmp_path):
+    """gru_cho (a variant of gru, no built-in) runs interleaved in gru's timing group, so its
+    ratio to the scratch gru is per repeat pair, not two medians from different moments; no
+    ratio of either architecture's own ever reads the other's cells."""
+    s = run(str(tiny), k="arch=gru or arch=gru_cho", run_id="v", results_dir=tmp_path, quiet=True)
+    recs = {(r["cell"]["arch"], r["cell"]["impl"], r["cell"]["input"]): r for r in _lines(
+        Path(s.directory) / "results.jsonl")}  # fmt: skip
+    assert len(recs) == 6 and all(r["status"] == "ok" for r in recs.values())
+    assert len({r["group"] for r in recs.values()}) == 1  # one timing group
+    for inp in ("padded", "packed"):
+        cho = recs[("gru_cho", "scratch", inp)]["ratios"]
+        for mode in ("fwd", "train"):
+            assert cho[mode]["vs_base"]["n"] == 2  # both repeats paired with gru scratch
+            assert "vs_builtin" not in cho[mode]  # nn.GRU is not its twin
+            gru = recs[("gru", "scratch", inp)]["ratios"][mode]
+            assert "vs_base" not in gru and gru["vs_builtin"]["n"] == 2
+        if inp == "packed":  # against its own padded cell, not gru's
+            pad = recs[("gru_cho", "scratch", "padded")]["timing"]["train"]["times_s"]
+            pk = recs[("gru_cho", "scratch", "packed")]["timing"]["train"]["times_s"]
+            want = [a / b for a, b in zip(pad, pk, strict=True)]
+            assert cho["train"]["vs_padded"]["median"] == pytest.approx(sum(want) / 2)

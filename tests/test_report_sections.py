@@ -150,3 +150,28 @@ def test_the_environment_names_what_the_native_build_did():
     assert "per-step pointwise kernels" in text("rnnsuite_pointwise_89e2450f08b6")
     assert "whole-sequence loops" in text("rnnsuite_sequence_2aa3f088d55b")
     assert "not in use" in _native_text({"active": False, "mode": "0"})
+
+
+def test_a_variant_timed_with_its_base_is_read_per_repeat():
+    """A variant cell that carries vs_base (timed in its base's group, the runner's way
+    now) is reported by that per-repeat ratio; an older record without it still reads as a
+    ratio of medians and says so."""
+    from bench.report import throughput_findings as findings
+    from bench.report.data import Run
+
+    recs = records()
+    peep = next(r for r in recs if r["cell"]["arch"] == "lstm_peephole")
+    lstm = next(
+        r for r in recs
+        if r["cell"]["arch"] == "lstm" and r["cell"]["impl"] == "scratch"
+        and r["cell"]["input"] == "padded" and r["cell"]["T"] == 64
+        and r["provenance"]["torch_threads"] == 1
+    )  # fmt: skip
+    old = findings.variants(Run.of_records("s", MANIFEST, recs, {}))[0]
+    assert "ratios of medians" in old
+    peep["group"] = lstm["group"]
+    peep["ratios"] = {m: {"vs_base": {"median": r, "q1": r - 0.02, "q3": r + 0.01, "n": 9}}
+                      for m, r in (("train", 0.93), ("fwd", 0.97))}  # fmt: skip
+    new = findings.variants(Run.of_records("s", MANIFEST, recs, {}))[0]
+    assert "training 0.93× (0.91–0.94), forward 0.97× (0.95–0.98)" in new
+    assert "interleaved" in new and "ratios of medians" not in new

@@ -42,11 +42,12 @@ def _find(recs: list[dict], impl: str, inp: str) -> dict | None:
 
 
 def ratio_rows(records: list[dict]) -> list[str]:
-    """One table row per timing group and mode."""
+    """One table row per timing group's architecture and mode (a variant architecture,
+    lstm_peephole, is timed in its base's group but gets rows of its own)."""
     groups: dict[str, list[dict]] = {}
     for r in records:
         if r.get("status") == "ok" and "cell" in r:
-            groups.setdefault(r["group"], []).append(r)
+            groups.setdefault((r["group"], r["cell"]["arch"]), []).append(r)
     rows = []
     for recs in groups.values():
         c = recs[0]["cell"]

@@ -29,7 +29,7 @@ CELL_COLUMNS = [
     "block",
 ]
 MODES = ("fwd", "train")
-REFS = ("vs_builtin", "vs_scratch", "vs_padded")
+REFS = ("vs_builtin", "vs_scratch", "vs_padded", "vs_base")
 
 
 def _get(d: Any, *path: str, default: Any = None) -> Any:

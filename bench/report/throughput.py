@@ -165,7 +165,8 @@ def throughput(run: Run) -> list[str]:
 
 
 def _packed_row(r: pd.Series, pad: pd.DataFrame) -> list[str]:
-    twin = pad.loc[(r.group, r.impl)] if (r.group, r.impl) in pad.index else None
+    key = (r.group, r.arch, r.impl)
+    twin = pad.loc[key] if key in pad.index else None
     saved = (
         f"{r.saved_bytes / twin.saved_bytes:.2f}" if twin is not None and twin.saved_bytes else "–"
     )
@@ -181,12 +182,12 @@ def _packed_row(r: pd.Series, pad: pd.DataFrame) -> list[str]:
 
 
 def packed_vs_padded(run: Run) -> list[str]:
-    """Each packed cell against its padded twin (same group and implementation)."""
+    """Each packed cell against its padded twin (same group, architecture and implementation)."""
     ok = run.ok
     pk = ok[(ok.input == "packed") & ok.train_vs_padded.notna()]
     if pk.empty:
         return []
-    pad = ok[ok.input == "padded"].set_index(["group", "impl"])
+    pad = ok[ok.input == "padded"].set_index(["group", "arch", "impl"])
     rows = [
         _packed_row(r, pad) for r in _rows(pk.sort_values(["arch", "impl", "padding_fraction"]))
     ]

@@ -129,26 +129,39 @@ def torch_ops(run: Run) -> list[str]:
 
 def variants(run: Run) -> list[str]:
     """The peephole LSTM's and the Cho GRU's scratch throughput as a multiple of the scratch
-    LSTM's and GRU's at the same shape (separate timing groups: ratios of medians)."""
+    LSTM's and GRU's at the same shape: the per-repeat ratio where the runner timed them in
+    one group (vs_base), else (older runs) a ratio of two groups' medians."""
     ok, match = run.ok, spec.VARIANT_MATCH
     sc = ok[(ok.impl == "scratch") & ok.train_tok_s.notna() & ok.fwd_tok_s.notna()]
-    parts = []
+    paired, apart = [], []
     for variant, base in spec.VARIANT_OF.items():
         for _, v in sc[sc.arch == variant].iterrows():
-            same = sc[(sc.arch == base) & (sc[match] == v[match]).all(axis=1)]
-            if same.empty:
+            where = f"{variant}/{base} {v.input} {v.spec} t{v.torch_threads}"
+            if pd.notna(v.train_vs_base) and pd.notna(v.fwd_vs_base):
+                paired.append(f"{where}: training {_q(v, 'train')}, forward {_q(v, 'fwd')}")
                 continue
-            b = same.iloc[0]
-            parts.append(
-                f"{variant}/{base} {v.input} {v.spec} t{v.torch_threads}: training "
-                f"{v.train_tok_s / b.train_tok_s:.2f}×, forward {v.fwd_tok_s / b.fwd_tok_s:.2f}×"
-            )
-    if not parts:
+            same = sc[(sc.arch == base) & (sc[match] == v[match]).all(axis=1)]
+            if not same.empty:
+                b = same.iloc[0]
+                apart.append(
+                    f"{where}: training {v.train_tok_s / b.train_tok_s:.2f}×, forward "
+                    f"{v.fwd_tok_s / b.fwd_tok_s:.2f}×"
+                )
+    how = []
+    if paired:
+        how.append("timed interleaved with the twin, median of per-repeat ratios (quartiles)): "
+                   + "; ".join(paired))  # fmt: skip
+    if apart:
+        how.append("separately timed groups, so ratios of medians): " + "; ".join(apart))
+    if not how:
         return []
-    return [
-        "**the scratch-only cells beside their scratch twins** (goal: within 10%, i.e. ≥ "
-        "0.90×; separately timed groups, so ratios of medians): " + "; ".join(parts) + "."
-    ]
+    head = "**the scratch-only cells beside their scratch twins** (goal: within 10%, i.e. ≥ 0.90×; "
+    return [head + "; and (".join(how) + "."]
+
+
+def _q(r: pd.Series, mode: str) -> str:
+    m, lo, hi = (r[f"{mode}_vs_base{s}"] for s in ("", "_q1", "_q3"))
+    return f"{m:.2f}× ({lo:.2f}–{hi:.2f})"
 
 
 def _cells(run: Run, impl: str, column: str) -> pd.DataFrame:
@@ -210,7 +223,7 @@ def memory(run: Run) -> list[str]:
     sb, bb = _cells(run, "scratch", "saved_bytes"), _cells(run, "builtin", "saved_bytes")
     if sb.empty or bb.empty:
         return []
-    m = sb.merge(bb, on=["group", "input"], suffixes=("_s", "_b"))
+    m = sb.merge(bb, on=["group", "arch", "input"], suffixes=("_s", "_b"))
     if m.empty:
         return []
     return [

@@ -6,7 +6,9 @@ distribution, optimizer and seed. Its ``id`` is built from those values only
 (never from measurement settings), so a rerun finds the same ids and can
 resume. Cells that differ only in ``impl`` and ``input`` form a *group*: the
 runner times a group's variants interleaved, which is what makes the
-scratch/built-in and packed/padded ratios trustworthy on a noisy machine.
+scratch/built-in and packed/padded ratios trustworthy on a noisy machine. A variant
+architecture (the registry's ``variant_of``: lstm_peephole of lstm) joins its base's
+group, so its ratio to the base is interleaved too.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ class Cell:
         return f"T{self.T}-B{self.B}-I{self.I}-H{self.H}"
 
     def _parts(self, *, variant: bool) -> list[str]:
-        parts = [self.arch]
+        parts = [self.arch if variant else self.base_arch]
         if variant:
             parts.append(self.impl)
         parts.append(self.device)
@@ -125,8 +127,14 @@ class Cell:
         return "/".join(self._parts(variant=True))
 
     @property
+    def base_arch(self) -> str:
+        """The architecture this one is a variant of (its registry record's), else itself."""
+        return archs.variants().get(self.arch, self.arch)
+
+    @property
     def group_key(self) -> str:
-        """The id without impl and input: cells with the same key are timed together."""
+        """The id without impl and input, a variant under its base architecture's name:
+        cells with the same key are timed together."""
         return "/".join(self._parts(variant=False))
 
     @property

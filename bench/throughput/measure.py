@@ -320,11 +320,13 @@ def _measure_group(cells, run_id, provenance, timer, harness_overhead_s, t_start
 
 
 def _ratios(cell: Cell, cells: list[Cell], by_id: dict[str, Variant]) -> dict[str, Any]:
-    """Per-repeat-pair throughput ratios of ``cell`` against its references in the group."""
+    """Per-repeat-pair throughput ratios of ``cell`` against its references in the group:
+    each of its own architecture, and for a variant (lstm_peephole) ``vs_base``, the base
+    architecture's cell of the same implementation and input."""
 
-    def find(impl: str, inp: str) -> Variant | None:
+    def find(impl: str, inp: str, arch: str = cell.arch) -> Variant | None:
         for c in cells:
-            if c.impl == impl and c.input == inp and c.id != cell.id:
+            if c.arch == arch and c.impl == impl and c.input == inp and c.id != cell.id:
                 v = by_id.get(c.id)
                 if v is not None and v.error is None:
                     return v
@@ -335,6 +337,9 @@ def _ratios(cell: Cell, cells: list[Cell], by_id: dict[str, Variant]) -> dict[st
         "vs_builtin": find("builtin", cell.input),
         "vs_scratch": find("scratch", cell.input),
         "vs_padded": find(cell.impl, "padded") if cell.input == "packed" else None,
+        "vs_base": find(cell.impl, cell.input, cell.base_arch)
+        if cell.base_arch != cell.arch
+        else None,
     }
     out: dict[str, Any] = {}
     for mode in MODES:
