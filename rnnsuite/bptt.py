@@ -127,12 +127,13 @@ def infer(
     if native is None:
         return None
     with torch.no_grad():
-        w_ih, b_ih, w_hh, b_hh = cell.sequence_weights()
+        _, _, w_hh, b_hh = cell.sequence_weights()
         sizes = [x.shape[1]] * x.shape[0] if batch_sizes is None else batch_sizes
-        xp = gemm.linear(x.reshape(-1, x.shape[-1]) if batch_sizes is None else x, w_ih, b_ih)
+        rows = x.reshape(-1, x.shape[-1]) if batch_sizes is None else x
         out, final, _ = sequence.forward(
-            native, cell, xp, w_hh, b_hh, cell.sequence_extras(), state, sizes, reverse, False
-        )
+            native, cell, rows, w_hh, b_hh, cell.sequence_extras(), state, sizes, reverse,
+            False, projection=cell.sequence_projection(),
+        )  # fmt: skip
     return (out if batch_sizes is not None else out.view(*x.shape[:-1], out.shape[-1])), final
 
 
@@ -151,15 +152,16 @@ class _ManualBPTT(torch.autograd.Function):
         extras, state0 = rest[:n_extra], rest[n_extra:]
         x2 = x.reshape(-1, x.shape[-1]) if batch_sizes is None else x
         sizes = [x.shape[1]] * x.shape[0] if batch_sizes is None else batch_sizes
-        xp = gemm.linear(x2, w_ih, b_ih)
         ctx.native = native
         saved: list[Tensor] = []
-        if native is not None:  # the whole loop in one native call
+        if native is not None:  # the whole loop, the input's projection too, in one call
             out, state, kept = sequence.forward(
-                native, cell, xp, weight, bias, extras, state0, sizes, reverse, keep=True
-            )
+                native, cell, x2, weight, bias, extras, state0, sizes, reverse, keep=True,
+                projection=(w_ih, b_ih),
+            )  # fmt: skip
             saved += kept
         else:
+            xp = gemm.linear(x2, w_ih, b_ih)
             out, state = _python_forward(cell, xp, weight, bias, state0, sizes, reverse, saved)
         ctx.cell, ctx.sizes, ctx.reverse = cell, sizes, reverse
         ctx.per_step = len(saved) // len(sizes)

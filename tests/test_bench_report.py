@@ -69,6 +69,37 @@ def test_every_regularizer_trains_deterministically(reg, inp):
     w.forward()
 
 
+@pytest.mark.parametrize("reg", ["none", "awd"])
+def test_timed_calls_leave_every_module_in_the_mode_they_time(reg):
+    """The forward call runs every module in eval mode and the training step every module
+    in training mode, whatever ran before (the two are interleaved); harness_only switches
+    them the same way. A module with its own train() gets it called (AWD's weight drop)."""
+    w = Workload(_cell(reg=reg, layers=2, optimizer="sgd"))
+    modules = list(w.net.modules())
+    for call, flag in ((w.forward, False), (w.train, True), (w.forward, False)):
+        call()
+        assert all(m.training is flag for m in modules)
+    for mode, flag in (("train", True), ("fwd", False), ("train", True)):
+        w.harness_only(mode)
+        assert all(m.training is flag for m in modules)
+
+
+def test_a_module_with_its_own_train_is_switched_through_it():
+    w = Workload(_cell())
+    seen = []
+
+    class Watcher(torch.nn.Module):
+        def train(self, mode=True):
+            seen.append(mode)
+            return super().train(mode)
+
+    w.net.watcher = Watcher()
+    w.refresh_modules()
+    w.forward()
+    w.train()
+    assert seen == [False, True] and w.net.watcher.training
+
+
 def test_implementations_start_from_the_same_weights():
     kw = dict(input_size=4, hidden_size=6, num_layers=2, bidirectional=True, seed=5)
     s = build_rnn("gru", "scratch", **kw)
@@ -241,3 +272,14 @@ def test_report_says_which_failed_cells_ran_out_of_memory(tiny_run, monkeypatch)
     text = write_report("withoom", results_dir=root / "results", out_dir=root / "r3").read_text()
     failed = text.split("## Failed and skipped cells", 1)[1]
     assert "| failed (out of memory) |" in failed
+
+
+def test_a_scripted_module_is_switched_through_train():
+    w = Workload(_cell())
+    w.net.scripted = torch.jit.script(torch.nn.Dropout(0.5))
+    w.refresh_modules()
+    x = torch.ones(1000)
+    w.forward()
+    assert torch.equal(w.net.scripted(x), x)  # eval: dropout is the identity
+    w.train()
+    assert (w.net.scripted(x) == 0).any()  # training: it drops

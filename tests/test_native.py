@@ -244,6 +244,101 @@ def test_kernels_check_their_inputs():
 
 
 @needs_kernels
+@pytest.mark.parametrize(
+    "packed,reverse,keep,biases,init",
+    list(itertools.product([False, True], [False, True], [False, True], [0, 1, 2], [False, True])),
+)
+def test_lstm_loop_projecting_each_step_equals_the_projection_made_first(
+    packed, reverse, keep, biases, init
+):
+    """Given W_ih (and up to two biases), the LSTM loops (plain and peephole) project the input a step at a time
+    into its gate buffer: every result (output, final state, what backward keeps) must be
+    those of the loop fed the projection x W_ihᵀ + b1 + b2 made beforehand."""
+    k = native.load()
+    torch.manual_seed(0)
+    Bn, Hn, In = 5, 6, 4
+    sizes = [5, 4, 4, 2, 1] if packed else [Bn] * 5
+    x = torch.randn(sum(sizes), In)
+    w_ih, w_hh = torch.randn(4 * Hn, In), torch.randn(4 * Hn, Hn) * 0.5
+    bs = [torch.randn(4 * Hn) for _ in range(biases)]
+    h0 = torch.randn(Bn, Hn) if init else torch.zeros(Bn, Hn)
+    c0 = torch.randn(Bn, Hn) if init else torch.zeros(Bn, Hn)
+    xp = torch.nn.functional.linear(x, w_ih, sum(bs[1:], bs[0]) if bs else None)
+    peep = [torch.randn(Hn) for _ in range(3)]
+    for fn, extra, n in ((k.lstm_seq_forward, [], 6), (k.lstm_peephole_seq_forward, peep, 7)):
+        want = fn(xp, w_hh, *extra, h0, c0, sizes, reverse, keep)
+        got = fn(x, w_hh, *extra, h0, c0, sizes, reverse, keep, w_ih, *bs)
+        assert len(got) == len(want) == (n if keep else 3)
+        for a, b in zip(got, want, strict=True):
+            torch.testing.assert_close(a, b, rtol=2e-6, atol=2e-6)
+
+
+@needs_kernels
+def test_lstm_projection_arguments_are_checked():
+    k = native.load()
+    x, w, h = torch.zeros(6, 3), torch.zeros(8, 2), torch.zeros(3, 2)
+    w_ih, b = torch.zeros(8, 3), torch.zeros(8)
+    k.lstm_seq_forward(x, w, h, h, [3, 3], False, True, w_ih, b, b)  # the right shapes pass
+    with pytest.raises(RuntimeError, match="x must be"):
+        k.lstm_seq_forward(torch.zeros(6, 4), w, h, h, [3, 3], False, True, w_ih)
+    with pytest.raises(RuntimeError, match="weight_ih must be"):
+        k.lstm_seq_forward(x, w, h, h, [3, 3], False, True, torch.zeros(7, 3))
+    with pytest.raises(RuntimeError, match=r"projection bias must be .* 8 values"):
+        k.lstm_seq_forward(x, w, h, h, [3, 3], False, True, w_ih, torch.zeros(7))
+    with pytest.raises(RuntimeError, match="projection bias must be"):
+        k.lstm_seq_forward(x, w, h, h, [3, 3], False, True, w_ih, b, b.double())
+
+
+@pytest.fixture(params=["each step", "made first"])
+def lstm_projection(request, monkeypatch):
+    """Both ways the LSTM's native paths project their input: a step at a time in the loop
+    (small weights) or one oneDNN product first (weights past FUSE_MAX_WEIGHT_BYTES)."""
+    from rnnsuite.native import sequence
+
+    if request.param == "made first":
+        monkeypatch.setattr(sequence, "FUSE_MAX_WEIGHT_BYTES", 0)
+    return request.param
+
+
+@needs_kernels
+@pytest.mark.parametrize(
+    "arch,bidir,packed,init",
+    list(itertools.product(["lstm", "lstm_peephole"], [False, True], [False, True], [False, True])),
+)
+def test_lstm_both_projection_routes_equal_torch_ops_and_builtin(
+    lstm_projection, arch, bidir, packed, init
+):
+    """Training (outputs, states, every gradient) and inference, two layers, either route;
+    the plain LSTM's against nn.LSTM too."""
+    model = _model(2, bidir, arch)
+    builtin = rnnsuite.build(
+        "lstm", "builtin", input_size=I, hidden_size=H, num_layers=2, bidirectional=bidir
+    )
+    if arch == "lstm":
+        rnnsuite.copy_weights(model, builtin)
+    x = make_input(T, B, I, torch.float32, batch_first=False)
+    dirs = 2 * (2 if bidir else 1)
+    state = initial_state("lstm", dirs, B, H, torch.float32) if init else None
+    lengths = LENGTHS if packed else None
+    got = run_and_backprop(model, x, lengths, state, False)
+    with native.torch_ops():
+        want = run_and_backprop(model, x, lengths, state, False)
+    _compare(got, want)
+    inp = rnnsuite.pack_padded(x.detach(), LENGTHS) if packed else x.detach()
+    hx = None if state is None else tuple(s.detach() for s in state)
+    with torch.no_grad():
+        out, (h, c) = model(inp, hx)
+        if arch == "lstm":
+            ref, (rh, rc) = builtin(inp, hx)
+        else:
+            with native.torch_ops():
+                ref, (rh, rc) = model(inp, hx)
+    for a, b in ((out, ref), (h, rh), (c, rc)):
+        a, b = (a.data, b.data) if packed else (a, b)
+        torch.testing.assert_close(a, b, rtol=2e-6, atol=2e-6)
+
+
+@needs_kernels
 def test_loading_leaves_denormals_alone():
     """-ffast-math is a compile flag only: linking it would set flush-to-zero process-wide."""
     native.load()

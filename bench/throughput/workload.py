@@ -95,6 +95,8 @@ class Workload:
         torch.manual_seed(cell.seed + 1)
         self.net = Net(rnn, cell.reg, cell.I).to(dev)
         self.params = [p for p in self.net.parameters() if p.requires_grad]
+        self.refresh_modules()
+        self._no_grad = torch.no_grad()  # one context object, entered per call
 
         g = torch.Generator().manual_seed(cell.seed + 2)
         T, B = cell.T, cell.B
@@ -147,13 +149,32 @@ class Workload:
             loss = loss + tar_loss(raw_t, 1.0)
         return loss
 
+    def refresh_modules(self) -> None:
+        """Read the model's module tree for the mode switch again (after changing it)."""
+        self._modules = list(self.net.modules())
+        # a ScriptModule keeps its flag in C++; a module with its own train() wants it run
+        self._direct = all(
+            type(m).train is nn.Module.train and not isinstance(m, torch.jit.ScriptModule)
+            for m in self._modules
+        )
+
+    def _set_mode(self, training: bool) -> None:
+        """net.train(training): where no module has its own train(), by setting each
+        module's flag straight from a list (measured here 4.7 µs a call for net.eval() on a
+        one-layer model, a 3.6% harness share of a 0.13 ms forward; the list, under 1)."""
+        if not self._direct:
+            self.net.train(training)
+            return
+        for m in self._modules:
+            m.__dict__["training"] = training
+
     def forward(self) -> None:
-        self.net.eval()
-        with torch.no_grad():
+        self._set_mode(False)
+        with self._no_grad:
             self.net(self.inp, self.call_lengths)
 
     def train(self, optimizer: torch.optim.Optimizer | None = None) -> Tensor:
-        self.net.train()
+        self._set_mode(True)
         for p in self.params:
             p.grad = None
         out, raw = self.net(self.inp, self.call_lengths)
@@ -168,12 +189,12 @@ class Workload:
         """What the timed callable of ``mode`` does besides the model's work (mode switch,
         clearing grads): timed separately, it is the harness's share of a call."""
         if mode == "train":
-            self.net.train()
+            self._set_mode(True)
             for p in self.params:
                 p.grad = None
         else:
-            self.net.eval()
-            with torch.no_grad():
+            self._set_mode(False)
+            with self._no_grad:
                 pass
 
     # -- deterministic quantities -----------------------------------------------------------

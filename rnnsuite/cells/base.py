@@ -154,6 +154,12 @@ class Cell(nn.Module):
         (``sequence_kernel``): manual_weights() unless a cell's loop reads another layout."""
         return self.manual_weights()
 
+    def sequence_projection(self) -> tuple[Tensor | None, ...]:
+        """(W_ih, biases...) of sequence_weights()'s projection, the biases unsummed where a
+        cell's loop adds them itself: the input projection of the native inference path."""
+        w_ih, b_ih, _, _ = self.sequence_weights()
+        return w_ih, b_ih
+
     def sequence_extras(self) -> tuple[Tensor, ...]:
         """Parameters the native loop reads besides the four weights (the peephole LSTM's)."""
         return ()

@@ -33,6 +33,10 @@ class PeepholeLSTMCell(Cell):
             setattr(self, name, nn.Parameter(torch.empty(self.hidden_size)))
         self.reset_parameters()  # again, now that the peephole weights exist
 
+    def sequence_projection(self):
+        """W_ih with b_ih and b_hh apart: the native loop sums them itself."""
+        return self.weight_ih, self.bias_ih, self.bias_hh
+
     def sequence_extras(self) -> tuple[torch.Tensor, ...]:
         return (self.weight_ci, self.weight_cf, self.weight_co)
 
