@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..throughput import allocator
+
 #: (label, provenance key), in the table's order
 KEYS = (
     ("device", "device"),
@@ -22,6 +24,7 @@ KEYS = (
     ("load average (1 min) at group start", "load_avg"),
     ("injected slowdown", "injected_slowdown"),
     ("injection variables set (testing only)", "injections"),
+    ("allocator", "allocator"),
     ("allocator / threading environment", "runtime_env"),
     ("native kernels (scratch)", "native_kernels"),
 )
@@ -65,6 +68,8 @@ def _distinct(provs: list[dict[str, Any]], k: str) -> list[str]:
     """Each value of one provenance key once, in the order the cells have them."""
     if k == "injections":
         return list(dict.fromkeys(_injections_text(p[k]) for p in provs if k in p))
+    if k == "allocator":  # records from before the bench pinned it have none
+        return list(dict.fromkeys(allocator.text(p[k]) for p in provs if k in p))
     if k == "native_kernels":
         return list(dict.fromkeys(_native_text(p[k]) for p in provs if p.get(k)))
     return list(dict.fromkeys(str(p.get(k)) for p in provs if k in p))

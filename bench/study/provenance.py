@@ -9,7 +9,9 @@ RNNSUITE_BENCH_INJECT_* variables, as set), and the
 allocator and threading settings read from the environment (glibc's MALLOC_*
 tunables, OMP_*/MKL_*/KMP_*/DNNL_*: each can move a timing by tens of percent —
 nn.LSTM's CPU training step, for one, page-faults thousands of times a step under
-glibc's default malloc thresholds here), and whether the scratch cells ran their native
+glibc's default malloc thresholds here), what the bench did to the allocator before timing
+(``allocator``: pinned, the user's settings, or the default; bench.throughput.allocator),
+and whether the scratch cells ran their native
 pointwise kernels (rnnsuite.native) or torch ops alone.
 """
 
@@ -23,6 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..throughput import allocator
 from ..throughput.timing import INJECT_ENV as SLOWDOWN_ENV
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,6 +128,7 @@ def collect(device: str, started_at: str, inject: dict[str, float] | None = None
         "injected_slowdown": dict(inject or {}),
         "injections": injections(),
         "runtime_env": runtime_env(),
+        "allocator": allocator.describe(),  # what bench.throughput.allocator.pin did
         "native_kernels": {**rnnsuite.native.status(), "cflags": list(rnnsuite.native.cflags())},
         "plugins": plugins.loaded(),  # --plugin / RNNSUITE_PLUGINS: file → architectures
     }

@@ -29,6 +29,7 @@ from ..study.interrupt import resume_hint
 from ..study.kexpr import KExprError
 from ..study.provenance import collect, injections, now_iso
 from ..study.results import ResultsError, ResultStore, check_run_id
+from . import allocator
 from . import matrix as matrix_mod
 from .cells import Cell, expand, groups, present_devices, select
 from .estimate import group_seconds
@@ -154,6 +155,7 @@ def run(
     try:
         inject = injection_from_env()
         fault_from_env()  # a malformed expression stops the run before any cell
+        allocator.mode()  # so does a bad RNNSUITE_BENCH_ALLOCATOR
     except ValueError as e:
         raise UsageError(str(e)) from None
     m, cells = plan(matrix_name, k=k, devices=devices, seeds=seeds, timing=timing)
@@ -221,6 +223,7 @@ class _GroupMeasure:
                 for c in group
             ]
         if device not in self.provs:
+            allocator.pin()  # before anything is timed in this process (a worker's too)
             self.provs[device] = collect(device, self.started_at, self.inject)
             self.timers[device] = Timer(device, self.inject)
             self.overhead[device] = self.timers[device].overhead()
