@@ -208,21 +208,30 @@ class _ManualBPTT(torch.autograd.Function):
                     grad_xp, grad_hp,
                 )  # fmt: skip
             grad_w_ih = grad_b_ih = grad_w = grad_b = grad_x = None
-            if need[1]:
-                grad_w_ih = gemm.weight_grad(grad_xp, x2)
-            if ctx.has_b_ih and need[2]:
-                grad_b_ih = grad_xp.sum(0)
             # W_hh's gradient reads the hidden product's own gradient where the cell keeps
             # it apart (GRU's n rows), else the gates' gradient
             grad_h = grad_xp if grad_hp is None else grad_hp
-            if need[3]:
-                h_prev = _previous_h(out, state0[0], sizes, reverse)
-                if native is not None:
-                    grad_w = sequence.weight_hh_grad(cell, grad_h, h_prev, tuple(saved))
-                else:
-                    grad_w = gemm.weight_grad(grad_h, h_prev)
+            h_prev = _previous_h(out, state0[0], sizes, reverse) if need[3] else None
+            shared = grad_h is grad_xp and (native is None or sequence.plain_weight_hh_grad(cell))
+            if need[1] and need[3] and shared:  # one product for both (LSTM, RNN)
+                grad_w_ih, grad_w = gemm.weight_grads(grad_xp, [x2, h_prev])
+            else:
+                if need[1]:
+                    grad_w_ih = gemm.weight_grad(grad_xp, x2)
+                if need[3]:
+                    if native is not None:
+                        grad_w = sequence.weight_hh_grad(cell, grad_h, h_prev, tuple(saved))
+                    else:
+                        grad_w = gemm.weight_grad(grad_h, h_prev)
+            if ctx.has_b_ih and need[2]:
+                grad_b_ih = grad_xp.sum(0)
             if ctx.has_bias and need[4]:
-                grad_b = grad_h.sum(0)
+                # the same sum where both biases read the gates' gradient: made once
+                grad_b = (
+                    grad_b_ih.clone()
+                    if grad_h is grad_xp and grad_b_ih is not None
+                    else grad_h.sum(0)
+                )
             grad_extras: tuple = (None,) * ctx.n_extra
             if any(need[5 : 5 + ctx.n_extra]):
                 grad_extras = sequence.extra_grads(cell, grad_xp, tuple(saved))

@@ -98,3 +98,22 @@ def test_input_grad_matmul_and_weight_grad():
         gemm.weight_grad(grad.double(), inp.double()), want.double(), rtol=1e-5, atol=1e-4
     )
     assert gemm.weight_grad(grad[:0], inp[:0]).shape == (12, 7)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("rows", [0, 7, 300])
+def test_weight_grads_are_each_weights_product_in_one(rows, dtype):
+    """gradᵀ [x | h] split: each block is its own gradᵀ input, contiguous, the right shape;
+    float64 (no oneDNN) and an empty batch take the separate products."""
+    g = torch.Generator().manual_seed(rows)
+    grad = torch.randn(rows, 12, generator=g, dtype=dtype)
+    x, h = (
+        torch.randn(rows, 5, generator=g, dtype=dtype),
+        torch.randn(rows, 3, generator=g, dtype=dtype),
+    )
+    gx, gh = gemm.weight_grads(grad, [x, h])
+    tol = {"atol": 1e-4, "rtol": 1e-5} if dtype == torch.float32 else {}
+    torch.testing.assert_close(gx, grad.t() @ x, **tol)
+    torch.testing.assert_close(gh, grad.t() @ h, **tol)
+    assert gx.shape == (12, 5) and gh.shape == (12, 3)
+    assert gx.is_contiguous() and gh.is_contiguous()

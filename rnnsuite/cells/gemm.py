@@ -163,6 +163,19 @@ def weight_grad(grad: Tensor, inp: Tensor) -> Tensor:
     return _dnn_linear(inp.t().contiguous(), grad.t(), None).t().contiguous()
 
 
+def weight_grads(grad: Tensor, inputs: list[Tensor]) -> list[Tensor]:
+    """[weight_grad(grad, inp) for inp in inputs] as one product gradᵀ [inp₀ | inp₁ | …]
+    split by columns: the gradient is read once and the product is wider (an LSTM's W_ih and
+    W_hh share their gates' gradient). Measured here (AMD EPYC, one thread, oneDNN) 9% less
+    time than two products at Human Numbers' shape (N=1024, G=256, K=64+64), 19% at Time
+    Machine's, 2% at the bars'; same arithmetic, rounding aside."""
+    if len(inputs) < 2 or grad.shape[0] == 0 or not usable(grad, *inputs):
+        return [weight_grad(grad, inp) for inp in inputs]
+    stacked = torch.cat([inp.t() for inp in inputs])  # (ΣK, N): one transposing copy
+    both = _dnn_linear(stacked, grad.t(), None)  # (ΣK, G)
+    return [p.t().contiguous() for p in both.split([inp.shape[1] for inp in inputs])]
+
+
 def hidden_matmul(weight: Tensor, bias: Tensor | None, batch: int) -> Callable[[Tensor], Tensor]:
     """A function h -> h Wᵀ + b for a step that keeps its hidden product apart (GRU)."""
     if usable(weight) and (bias is None or usable(bias)):

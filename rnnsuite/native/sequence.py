@@ -168,6 +168,12 @@ def backward(
     raise ValueError(f"no native sequence loop {kind!r}")
 
 
+def plain_weight_hh_grad(cell) -> bool:
+    """Whether weight_hh_grad is gradᵀ h_prev alone (all but the Cho GRU), so that it can
+    share one product with W_ih's gradᵀ x (gemm.weight_grads)."""
+    return cell.sequence_kernel != "gru_cho"
+
+
 def weight_hh_grad(cell, grad: Tensor, h_prev: Tensor, saved: tuple[Tensor, ...]) -> Tensor:
     """W_hh's gradient from the gradient of the step's hidden product (`grad`, every row)
     and h entering each step: gradᵀ h_prev, except where a cell's rows read another input
