@@ -211,3 +211,25 @@ train = {{ epochs = 1, lr = 1e-2, wd = 0.01, bs = 64, sl = 16 }}
 limits = {{ max_batches = {batches}, valid_batches = {valid_batches} }}
 axes = {axes}
 {extra}"""
+
+
+def tiny_matrix(axes: str, *, det_steps: int = 1) -> str:
+    """A bench matrix of one block (`axes`, TOML inline-table text) at T4-B3-I4-H4, one
+    thread, no warm-up, two repeats: seconds to run."""
+    return "\n".join(
+        [
+            'name = "tiny"',
+            "seeds = [0]",
+            "[fixed]",
+            'size = "T4-B3-I4-H4"',
+            'lengths = "uniform"',
+            "threads = 1",
+            "warmup = 0",
+            "repeats = 2",
+            f"det_steps = {det_steps}",
+            "[[blocks]]",
+            'name = "main"',
+            f"axes = {axes}",
+            "",
+        ]
+    )

@@ -16,23 +16,11 @@ from bench import cli
 from bench.study.results import ResultStore
 from bench.throughput import allocator
 from bench.throughput.runner import run
+from helpers import tiny_matrix
 
 REPO = Path(__file__).resolve().parent.parent
 
-TINY = """
-name = "tiny"
-seeds = [0]
-[fixed]
-size = "T4-B3-I4-H4"
-lengths = "uniform"
-threads = 1
-warmup = 0
-repeats = 2
-det_steps = 1
-[[blocks]]
-name = "main"
-axes = { arch = ["lstm"], impl = ["scratch", "builtin"], input = ["padded"] }
-"""
+TINY = tiny_matrix('{ arch = ["lstm"], impl = ["scratch", "builtin"], input = ["padded"] }')
 
 GLIBC = allocator._libc() is not None
 
