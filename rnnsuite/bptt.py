@@ -127,7 +127,7 @@ def infer(
     if native is None:
         return None
     with torch.no_grad():
-        _, _, w_hh, b_hh = cell.sequence_weights()
+        w_hh, b_hh = cell.sequence_recurrent()
         sizes = [x.shape[1]] * x.shape[0] if batch_sizes is None else batch_sizes
         rows = x.reshape(-1, x.shape[-1]) if batch_sizes is None else x
         out, final, _ = sequence.forward(

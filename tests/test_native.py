@@ -210,6 +210,22 @@ def test_inference_kernel_equals_torch_ops_and_builtin(arch, packed, init):
         torch.testing.assert_close(a, b, rtol=2e-6, atol=2e-6)
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_sequence_recurrent_is_the_recurrent_half_of_sequence_weights(arch):
+    """The inference path reads W_hh and b_hh from sequence_recurrent() (it skips making the
+    projection's folded bias): they must be the very tensors' values sequence_weights()
+    gives the loop, for every cell of every layer."""
+    cells = [cell for _, cell in _model(2, True, arch).cells()]
+    assert cells
+    for cell in cells:
+        _, _, w_hh, b_hh = cell.sequence_weights()
+        got_w, got_b = cell.sequence_recurrent()
+        torch.testing.assert_close(got_w, w_hh, rtol=0, atol=0)
+        assert (got_b is None) == (b_hh is None)
+        if b_hh is not None:
+            torch.testing.assert_close(got_b, b_hh, rtol=0, atol=0)
+
+
 @needs_kernels
 def test_saturated_gates_stay_finite_and_match():
     """Pre-activations of ±60 (sigmoid at 0 or 1, exp overflowing in float32) give the same

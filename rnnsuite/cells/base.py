@@ -154,6 +154,11 @@ class Cell(nn.Module):
         (``sequence_kernel``): manual_weights() unless a cell's loop reads another layout."""
         return self.manual_weights()
 
+    def sequence_recurrent(self) -> tuple[Tensor, Tensor | None]:
+        """(W_hh, b_hh) of sequence_weights(), without making its projection's bias (a
+        folded b_ih + b_hh is a torch op a call, unused where the loop projects itself)."""
+        return self.recurrent_weight(), (self.bias_hh if self.manual_hidden_bias else None)
+
     def sequence_projection(self) -> tuple[Tensor | None, ...]:
         """(W_ih, biases...) of sequence_weights()'s projection, the biases unsummed where a
         cell's loop adds them itself: the input projection of the native inference path."""

@@ -221,6 +221,9 @@ class LSTMCell(Cell):
         forms tanh(g) = 2σ(2g) − 1 itself, so nothing is reordered per call."""
         return self.weight_ih, self.folded_bias(), self.weight_hh, None
 
+    def sequence_recurrent(self):
+        return self.weight_hh, None
+
     def sequence_projection(self):
         """W_ih with b_ih and b_hh apart: the native loop sums them itself."""
         return self.weight_ih, self.bias_ih, self.bias_hh
