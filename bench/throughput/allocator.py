@@ -10,9 +10,11 @@ page-faulted ~1,460 times a call in a fresh process and hardly at all late in a 
 the scratch LSTM's ~265, so the same pair read 1.56× in one process and 0.99× in another.
 A ratio that depends on the cells before it is not a measurement of the cell.
 
-So every process that times cells pins the thresholds first (``pin``): the mmap threshold
-at glibc's largest (32 MiB) and the trim threshold at 1 GiB, so steady-state calls reuse
-their memory whatever came before, for every implementation alike. What was done travels
+So every process that times cells pins the allocator first (``pin``): no mmap at all
+(``M_MMAP_MAX`` 0, the threshold at glibc's largest, 32 MiB, besides) and a trim threshold
+of 1 GiB, so steady-state calls reuse their memory whatever came before, for every
+implementation alike (nn.LSTM's buffers at the bars' shape are above any mmap threshold
+glibc accepts: only turning mmap off keeps them). What was done travels
 in each record's provenance (``allocator``) and the report's Environment table.
 
 Left alone where the user chose: any ``MALLOC_*`` variable, ``GLIBC_TUNABLES`` or
@@ -70,48 +72,49 @@ def _libc():
         return None
 
 
-def pin() -> dict[str, Any]:
-    """Fix the allocator's thresholds for this process (once; later calls return the same
-    state): a dict saying what was done, recorded with every result."""
-    global _state
-    if _state is not None:
-        return _state
-    chosen = mode()
+def _unpinned(why: str) -> dict[str, Any]:
+    """The state where the bench does not pin: the user's settings, or the default."""
     user = _user_settings()
+    return {"mode": "user", "settings": user} if user else {"mode": "default", "why": why}
+
+
+def _pin_now() -> dict[str, Any]:
+    chosen = mode()  # a bad value is an error even where the user's settings win
+    if _user_settings():
+        return _unpinned("")
+    if chosen == "default":
+        return _unpinned(f"{ENV}=default")
     libc = _libc()
-    if user:
-        _state = {"mode": "user", "settings": user}
-    elif chosen == "default":
-        _state = {"mode": "default", "why": f"{ENV}=default"}
-    elif libc is None:
-        _state = {"mode": "default", "why": "not glibc: no mallopt"}
-    else:
-        ok = [
-            libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD),
-            libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD),
-            libc.mallopt(M_MMAP_MAX, 0),
-        ]
-        if all(ok):
-            _state = {
-                "mode": "pinned",
-                "mmap_threshold": MMAP_THRESHOLD,
-                "trim_threshold": TRIM_THRESHOLD,
-                "mmap_max": 0,
-            }
-        else:
-            _state = {"mode": "default", "why": f"mallopt refused ({ok})"}
+    if libc is None:
+        return _unpinned("not glibc: no mallopt")
+    ok = [
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+        libc.mallopt(M_MMAP_MAX, 0),
+    ]
+    if not all(ok):
+        return _unpinned(f"mallopt refused ({ok})")
+    return {
+        "mode": "pinned",
+        "mmap_threshold": MMAP_THRESHOLD,
+        "trim_threshold": TRIM_THRESHOLD,
+        "mmap_max": 0,
+    }
+
+
+def pin() -> dict[str, Any]:
+    """Pin the allocator for this process (once; later calls return the same state): a
+    dict saying what was done, recorded with every result."""
+    global _state
+    if _state is None:
+        _state = _pin_now()
     return _state
 
 
 def describe() -> dict[str, Any]:
     """This process's allocator state as a record carries it, changing nothing: what
     ``pin`` did, or (where nothing pinned) the user's settings or the C library's default."""
-    if _state is not None:
-        return _state
-    user = _user_settings()
-    if user:
-        return {"mode": "user", "settings": user}
-    return {"mode": "default", "why": "not pinned in this process"}
+    return _state if _state is not None else _unpinned("not pinned in this process")
 
 
 def text(state: dict[str, Any] | None) -> str:
