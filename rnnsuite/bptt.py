@@ -214,7 +214,8 @@ class _ManualBPTT(torch.autograd.Function):
             h_prev = _previous_h(out, state0[0], sizes, reverse) if need[3] else None
             shared = grad_h is grad_xp and (native is None or sequence.plain_weight_hh_grad(cell))
             if need[1] and need[3] and shared:  # one product for both (LSTM, RNN)
-                grad_w_ih, grad_w = gemm.weight_grads(grad_xp, [x2, h_prev])
+                stack = None if native is None else native.stack_transposed
+                grad_w_ih, grad_w = gemm.weight_grads(grad_xp, [x2, h_prev], stack)
             else:
                 if need[1]:
                     grad_w_ih = gemm.weight_grad(grad_xp, x2)

@@ -157,7 +157,10 @@ def test_the_kernels_run_and_the_switch_turns_them_off(monkeypatch, arch):
     kind = ARCHS[arch][0]
     x = make_input(T, B, I, torch.float32, batch_first=False)
     model(x)[0].sum().backward()
-    assert calls == [f"{kind}_seq_forward", f"{kind}_seq_backward"]
+    # where W_ih's and W_hh's gradients share one product (all but the GRUs, whose hidden
+    # product keeps its own gradient), its stacked operand is the kernels' transposing copy
+    shared = ["stack_transposed"] if kind not in ("gru", "gru_cho") else []
+    assert calls == [f"{kind}_seq_forward", f"{kind}_seq_backward", *shared]
     calls.clear()
     with torch.no_grad():
         model(x)
@@ -257,6 +260,62 @@ def test_kernels_check_their_inputs():
         k.lstm_seq_forward(xp, w, h, h, [3, 2], False, True)
     with pytest.raises(RuntimeError, match=r"batch sizes must be in 1\.\.3"):
         k.lstm_seq_forward(xp, w, h, h, [4, 2], False, True)
+
+
+@needs_kernels
+@pytest.mark.parametrize("rows", [1, 7, 8, 33, 800])
+@pytest.mark.parametrize("widths", [(1,), (5, 3), (64, 32), (9, 17, 8)])
+def test_stack_transposed_is_the_transposes_stacked(rows, widths):
+    """The blocked transposing copy behind the weight gradients: exactly torch's
+    cat([a.t(), ...]) at sizes on and off its 8- and 32-element blocks, and for a column
+    slice (rows with a stride longer than the row)."""
+    k = native.load()
+    g = torch.Generator().manual_seed(rows * 100 + len(widths))
+    mats = [torch.randn(rows, w, generator=g) for w in widths]
+    want = torch.cat([m.t() for m in mats])
+    got = k.stack_transposed(mats)
+    assert got.is_contiguous() and torch.equal(got, want)
+    wide = torch.randn(rows, 40, generator=g)
+    sliced = [wide[:, 3:14], mats[0]]
+    assert torch.equal(k.stack_transposed(sliced), torch.cat([m.t() for m in sliced]))
+
+
+@needs_kernels
+def test_stack_transposed_checks_its_inputs():
+    k = native.load()
+    with pytest.raises(RuntimeError, match="at least one"):
+        k.stack_transposed([])
+    with pytest.raises(RuntimeError, match="float32 CPU matrices of 4 rows"):
+        k.stack_transposed([torch.zeros(4, 2), torch.zeros(3, 2)])
+    with pytest.raises(RuntimeError, match="float32"):
+        k.stack_transposed([torch.zeros(4, 2, dtype=torch.float64)])
+    with pytest.raises(RuntimeError, match="contiguous rows"):
+        k.stack_transposed([torch.zeros(2, 4).t()])
+
+
+@needs_kernels
+def test_weight_grads_through_the_native_stack_equal_the_torch_copy():
+    """gemm.weight_grads with the native transposing copy: the very same product as with
+    torch's (bit for bit: the stacked operand is identical); an input whose rows are not
+    contiguous (a transposed view) goes the torch way and agrees."""
+    from rnnsuite.cells import gemm
+
+    k = native.load()
+    g = torch.Generator().manual_seed(5)
+    grad, x, h = (torch.randn(300, n, generator=g) for n in (24, 7, 6))
+    for a, b in zip(
+        gemm.weight_grads(grad, [x, h], k.stack_transposed),
+        gemm.weight_grads(grad, [x, h]),
+        strict=True,
+    ):
+        assert a.is_contiguous() and torch.equal(a, b)
+    strided = torch.randn(7, 300, generator=g).t()
+    for a, b in zip(
+        gemm.weight_grads(grad, [strided, h], k.stack_transposed),
+        [grad.t() @ strided, grad.t() @ h],
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
 
 
 @needs_kernels
