@@ -8,6 +8,7 @@ import copy
 import json
 import math
 import random
+import time
 
 import pytest
 
@@ -16,7 +17,16 @@ from bench.gate import gate
 from bench.report.frame import frame
 from bench.study.results import ResultStore
 from bench.throughput.compare import compare_frames
-from bench.throughput.timing import Variant, injection_from_env, interleave, pair_ratio, summary
+from bench.throughput.timing import (
+    MAX_CALLS_PER_SAMPLE,
+    Timer,
+    Variant,
+    calls_for,
+    injection_from_env,
+    interleave,
+    pair_ratio,
+    summary,
+)
 
 ARCHS = ("lstm", "gru", "rnn")
 CELL = {
@@ -264,6 +274,57 @@ def test_interleave_rotates_and_stops_at_its_budget():
     vs = [Variant("ok", "s", {"fwd": lambda: None}), Variant("bad", "b", {"fwd": boom})]
     interleave(vs, modes=("fwd",), warmup=0, repeats=3, timer=timer)
     assert isinstance(vs[1].error, RuntimeError) and len(vs[0].times["fwd"]) == 3
+
+
+def test_interleave_times_blocks_of_calls_filling_block_s():
+    """A sample is as many consecutive calls as fill block_s by the last warm-up call, and
+    its time is per call; a call longer than the block, or no warm-up, is one call."""
+    cost = {"fast": 0.001, "slow": 0.05}  # seconds a call, on a stand-in clock
+    calls = {n: 0 for n in cost}
+    now = [0.0]
+
+    def call(n):
+        calls[n] += 1
+        now[0] += cost[n]
+
+    def timer(fn, impl=""):
+        t0 = now[0]
+        fn()
+        return now[0] - t0
+
+    vs = [Variant(n, n, {"fwd": (lambda n=n: call(n))}) for n in cost]
+    assert interleave(vs, modes=("fwd",), warmup=1, repeats=3, timer=timer, block_s=0.01) == 3
+    fast, slow = vs
+    assert fast.calls_per_sample == {"fwd": 10} and slow.calls_per_sample == {"fwd": 1}
+    assert calls == {"fast": 1 + 3 * 10, "slow": 1 + 3}
+    assert fast.times["fwd"] == pytest.approx([0.001] * 3)
+    assert slow.times["fwd"] == pytest.approx([0.05] * 3)
+
+    vs = [Variant(n, n, {"fwd": (lambda n=n: call(n))}) for n in cost]
+    interleave(vs, modes=("fwd",), warmup=0, repeats=2, timer=timer, block_s=0.01)
+    assert all(v.calls_per_sample == {"fwd": 1} for v in vs)
+    vs = [Variant(n, n, {"fwd": (lambda n=n: call(n))}) for n in cost]
+    interleave(vs, modes=("fwd",), warmup=2, repeats=2, timer=timer)  # block_s 0: one call
+    assert all(v.calls_per_sample == {"fwd": 1} for v in vs)
+    assert calls_for(0.01, 0.0) == MAX_CALLS_PER_SAMPLE and calls_for(0.01, 0.003) == 4
+
+
+def test_an_injected_slowdown_holds_for_a_block_of_calls():
+    """The gate's injected slowdown is a fraction of each timed sample, so of each call of a
+    block too."""
+    timer = Timer(inject={"scratch": 1.0})
+    spins = []
+
+    def call():
+        t = time.perf_counter()
+        while time.perf_counter() - t < 0.0005:
+            pass
+        spins.append(1)
+
+    v = Variant("s", "scratch", {"fwd": call})
+    interleave([v], modes=("fwd",), warmup=1, repeats=3, timer=timer, block_s=0.004)
+    assert len(spins) == 1 + 3 * v.calls_per_sample["fwd"]
+    assert all(t >= 2 * 0.0005 for t in v.times["fwd"])  # each call doubled, at least
 
 
 # -- a damaged baseline is refused, never passed ----------------------------------------------

@@ -133,6 +133,9 @@ def _size_name(v: Any) -> str:
     return v
 
 
+#: a timed sample's least length in milliseconds, filled with consecutive calls
+DEFAULT_BLOCK_MS = 10
+
 # Keys that can be an axis (a list) or fixed (a scalar), and their defaults.
 CELL_KEYS: dict[str, tuple[Any, Any]] = {
     "arch": (_arch, "lstm"),
@@ -154,6 +157,8 @@ SETTING_KEYS: dict[str, tuple[Any, Any]] = {
     "det_steps": (_int(1, 100), 3),
     "timing": (_bool, True),
     "budget_s": (_int(0, 86_400), 0),  # stop timing a group after this long (>= 3 repeats)
+    # a timed sample: consecutive calls filling this many ms (0: one call; see timing.py)
+    "block_ms": (_int(0, 10_000), DEFAULT_BLOCK_MS),
 }
 TOP_KEYS = ("name", "description", "seeds", "fixed", "sizes", "axes", "blocks", "exclude")
 BLOCK_KEYS = ("name", "axes", "fixed", "exclude", "seeds")

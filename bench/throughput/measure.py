@@ -36,6 +36,7 @@ from ..study.provenance import FAULT_ENV, now_iso
 from ..study.results import SCHEMA
 from . import flops as flops_mod
 from . import memory
+from .axes import DEFAULT_BLOCK_MS
 from .cells import Cell, select
 from .impls import compiled_graph_count
 from .matrix import FIELDS
@@ -261,6 +262,7 @@ def _measure_group(cells, run_id, provenance, timer, harness_overhead_s, t_start
             for name, (fn, _) in probes.items()
         }
         repeats = int(settings.get("repeats", 7))
+        block_s = int(settings.get("block_ms", DEFAULT_BLOCK_MS)) / 1000
         timed = interleave(
             [*variants, *mm.values()],
             modes=MODES,
@@ -268,6 +270,7 @@ def _measure_group(cells, run_id, provenance, timer, harness_overhead_s, t_start
             repeats=repeats,
             timer=timer,
             budget_s=float(settings.get("budget_s", 0) or 0),
+            block_s=block_s,
         )
         rates = {
             name: probes[name][1] / summary(v.times["fwd"])["median_s"] for name, v in mm.items()
@@ -288,12 +291,14 @@ def _measure_group(cells, run_id, provenance, timer, harness_overhead_s, t_start
                 "repeats_planned": repeats,
                 "repeats_timed": timed,
                 "cut_by_budget": timed < repeats,
+                "block_s": block_s,
             }
             w = work[c.id]
             for mode in MODES:
                 s = summary(v.times[mode])
                 s["tokens_per_s"] = tokens / s["median_s"]
                 s["times_s"] = v.times[mode]
+                s["calls_per_sample"] = v.calls_per_sample[mode]
                 # the timer itself plus the callable's own non-model work, timed alone
                 own = [timer(lambda w=w, mode=mode: w.harness_only(mode)) for _ in range(50)]
                 s["harness_overhead_s"] = float(sorted(own)[len(own) // 2])
