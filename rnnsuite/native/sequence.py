@@ -81,11 +81,14 @@ def forward(
 
 
 #: the most bytes of W_ih and W_hh together for which the loop projects the input a step at
-#: a time: measured here (one and two threads, interleaved) 5-26% faster at the documents'
-#: small shapes (Human Numbers 128 KiB, AG News 48 KiB, Time Machine 30 KiB of weights), even
-#: to 4% either way from 512 KiB on (PTB, seq2seq, the bar shape), where both weights no
-#: longer sit in a core's L2 beside each other and one large oneDNN product does better
-FUSE_MAX_WEIGHT_BYTES = 256 * 1024
+#: a time (into the step's gate buffer, while it is in cache) rather than in one product
+#: for all steps first. First measured (an earlier VM) 5-26% faster at the documents' small
+#: shapes and even from 512 KiB on; since the blocked transposing copy (cd63e87) made the
+#: second weight's panels cheap, measured here (AMD EPYC, AVX-512, one layer, interleaved
+#: in one process) faster at every shape up to the bars' 2 MiB: forward 1.07-1.17x at
+#: T35-B32-I=H=128, PTB's H=200, seq2seq's and the bars' shape (one thread; 1.05-1.11x at
+#: two), training 1.03-1.04x; at fastrnns' I=H=512 (8 MiB) training was 2% slower
+FUSE_MAX_WEIGHT_BYTES = 2 * 1024 * 1024
 
 
 def _fuse(w_ih: Tensor, w_hh: Tensor) -> bool:
