@@ -263,12 +263,13 @@ def test_kernels_check_their_inputs():
 
 
 @needs_kernels
-@pytest.mark.parametrize("rows", [1, 7, 8, 33, 800])
+@pytest.mark.parametrize("rows", [1, 7, 8, 33, 256, 800, 1024])
 @pytest.mark.parametrize("widths", [(1,), (5, 3), (64, 32), (9, 17, 8)])
 def test_stack_transposed_is_the_transposes_stacked(rows, widths):
     """The blocked transposing copy behind the weight gradients: exactly torch's
-    cat([a.t(), ...]) at sizes on and off its 8- and 32-element blocks, and for a column
-    slice (rows with a stride longer than the row)."""
+    cat([a.t(), ...]) at sizes on and off its 8- and 32-element blocks, with the result's
+    rows a multiple of 256 floats apart (its banded order) and not, and for a column slice
+    (rows with a stride longer than the row)."""
     k = native.load()
     g = torch.Generator().manual_seed(rows * 100 + len(widths))
     mats = [torch.randn(rows, w, generator=g) for w in widths]
